@@ -1,0 +1,1 @@
+"""The cloud: ingest, verify and decrypt batches, store the series."""

@@ -1,0 +1,63 @@
+"""The series store interface and its registry of backends.
+
+A store keeps :class:`~quartier.series.Interval` rows keyed by
+(gateway id, meter id, interval start). Writing the same key again replaces
+the row, so a replayed batch changes nothing: writes are idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from quartier.errors import ConfigError
+from quartier.series import Interval
+
+
+class SeriesStore(Protocol):
+    """Where the cloud keeps 15-minute intervals."""
+
+    def write_intervals(self, gateway_id: str, intervals: Sequence[Interval]) -> None:
+        """Store ``intervals`` of ``gateway_id``; idempotent per (gateway, meter, start)."""
+        ...
+
+    def read_intervals(
+        self, gateway_id: str, meter_id: str, start: int | None = None, end: int | None = None
+    ) -> list[Interval]:
+        """Intervals of one meter with ``start <= interval.start < end``, oldest first. [s]"""
+        ...
+
+    def meters(self) -> list[tuple[str, str]]:
+        """Every (gateway id, meter id) pair that has at least one interval, sorted."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+StoreFactory = Callable[[Mapping[str, Any], str], SeriesStore]
+"""Builds a store from its ``[store]`` config table and the config file path (for errors)."""
+
+_BACKENDS: dict[str, StoreFactory] = {}
+
+
+def register_backend(name: str, factory: StoreFactory) -> None:
+    """Register a store backend under ``name``; refuses duplicates."""
+    if name in _BACKENDS:
+        raise ValueError(f"store backend {name!r} is already registered")
+    _BACKENDS[name] = factory
+
+
+def open_store(options: Mapping[str, Any], config_path: str = "<config>") -> SeriesStore:
+    """Open the backend named by ``options['backend']`` (default ``sqlite``)."""
+    # Importing the backends registers them.
+    from cloud import store_influx, store_sqlite  # noqa: F401
+
+    name = options.get("backend", "sqlite")
+    factory = _BACKENDS.get(name)
+    if factory is None:
+        raise ConfigError(
+            config_path, "store.backend", f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}"
+        )
+    return factory(options, config_path)

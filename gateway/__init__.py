@@ -1,0 +1,1 @@
+"""The gateway: read meters, build 15-minute intervals, seal and publish them."""

@@ -1,0 +1,82 @@
+"""The meter interface and the registry of drivers.
+
+A driver reads one physical meter and returns a :class:`Reading`. Drivers
+register themselves by name (``modbus``, later ``tic``); the gateway
+configuration names the driver, the model, the bus and the unit id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from quartier.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one poll of a meter returned.
+
+    Attributes:
+        t: UTC time of the poll. [s since epoch]
+        import_wh: cumulative active energy imported (consumed). [Wh]
+        export_wh: cumulative active energy exported, if the meter has it. [Wh]
+        power_w: instantaneous total active power, if the meter has it;
+            positive when importing. [W]
+    """
+
+    t: float
+    import_wh: int
+    export_wh: int | None = None
+    power_w: float | None = None
+
+
+class Meter(Protocol):
+    """One meter the gateway polls."""
+
+    meter_id: str
+
+    def read(self, t: float) -> Reading:
+        """Poll the meter now; ``t`` is the poll time to stamp on the reading.
+
+        Raises :class:`quartier.errors.MeterError` when the meter does not answer
+        or answers with an error; never returns a partial reading.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the meter's share of its bus."""
+        ...
+
+
+MeterFactory = Callable[[Mapping[str, Any], str], Meter]
+"""Builds a meter from its ``[[meters]]`` config table and the config file path."""
+
+_DRIVERS: dict[str, MeterFactory] = {}
+
+
+def register_driver(name: str, factory: MeterFactory) -> None:
+    """Register a meter driver under ``name``; refuses duplicates."""
+    if name in _DRIVERS:
+        raise ValueError(f"meter driver {name!r} is already registered")
+    _DRIVERS[name] = factory
+
+
+def open_meter(options: Mapping[str, Any], config_path: str = "<config>") -> Meter:
+    """Build the meter described by one ``[[meters]]`` table.
+
+    The table's ``driver`` key (default ``modbus``) picks the driver; errors
+    from the factory are wrapped with the meter id so the user knows which
+    entry is wrong.
+    """
+    from gateway import modbus  # noqa: F401  (registers the modbus driver)
+
+    name = options.get("driver", "modbus")
+    factory = _DRIVERS.get(name)
+    meter_id = options.get("id", "?")
+    if factory is None:
+        raise ConfigError(
+            config_path, f"meters[{meter_id}].driver", f"unknown driver {name!r}; choose one of {sorted(_DRIVERS)}"
+        )
+    return factory(options, config_path)

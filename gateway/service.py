@@ -1,0 +1,188 @@
+"""The gateway process: poll meters, build intervals, seal batches, publish them.
+
+One loop on the injected clock polls every meter every ``poll_interval_s``,
+on times that fall exactly on every quarter-hour boundary. New intervals go
+into the outbox in one transaction with the aggregation state; the outbox is
+then drained to MQTT and a batch leaves it only on the cloud's acknowledgement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.intervals import IntervalBuilder
+from gateway.meters import Meter, open_meter
+from gateway.outbox import Outbox
+from quartier import batch, envelope
+from quartier.clock import Clock
+from quartier.config import GatewayConfig
+from quartier.errors import MeterError
+from quartier.keys import load_cloud_public, load_gateway_private
+from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic
+from quartier.series import Interval
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayStats:
+    polls: int = 0
+    read_errors: dict[str, int] = field(default_factory=dict)
+    intervals_built: int = 0
+    batches_sealed: int = 0
+    publishes: int = 0
+    acks: int = 0
+    rejections: int = 0
+
+
+class Gateway:
+    """A running gateway; :meth:`poll_once` is one whole cycle, :meth:`run` loops on the clock."""
+
+    def __init__(self, config: GatewayConfig, clock: Clock, meters: Sequence[Meter] | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.gateway_id = config.gateway_id
+        self._signing_key = load_gateway_private(config.signing_key)
+        self._cloud_key = load_cloud_public(config.cloud_public_key)
+        self.outbox = Outbox(config.state_dir / "outbox.sqlite")
+        if meters is None:
+            meters = [open_meter(m, str(config.path)) for m in config.meters]
+        self.meters = list(meters)
+        states = self.outbox.meter_states()
+        self.builders = {
+            m.meter_id: IntervalBuilder(m.meter_id, config.max_gap_s, states.get(m.meter_id)) for m in self.meters
+        }
+        self.stats = GatewayStats()
+        self._in_flight: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._failing: set[str] = set()
+        self.mqtt = MqttLink(
+            client_id=f"quartier-gw-{self.gateway_id}",
+            host=config.mqtt.host,
+            port=config.mqtt.port,
+            subscriptions=[(ack_topic(self.gateway_id), 1)],
+            on_message=self._on_ack,
+            keepalive_s=config.mqtt.keepalive_s,
+        )
+
+    def start(self) -> None:
+        self.mqtt.start()
+
+    def close(self) -> None:
+        self.mqtt.stop()
+        for m in self.meters:
+            m.close()
+        self.outbox.close()
+
+    def poll_once(self) -> list[Interval]:
+        """Read every meter once, seal what completed, publish what is due."""
+        t = self.clock.now()
+        self.stats.polls += 1
+        new: list[Interval] = []
+        for meter in self.meters:
+            try:
+                reading = meter.read(t)
+            except MeterError as e:
+                self._meter_failed(meter.meter_id, e)
+                continue
+            if meter.meter_id in self._failing:
+                self._failing.discard(meter.meter_id)
+                log.info("meter %s answers again", meter.meter_id)
+            new.extend(self.builders[meter.meter_id].add(reading.t, reading.import_wh))
+        states = {mid: b.state() for mid, b in self.builders.items()}
+        if new:
+            created_ms = int(t * 1000)
+
+            def seal(seq: int) -> tuple[bytes, int, int]:
+                payload = batch.encode(self.gateway_id, seq, new)
+                env = envelope.seal(
+                    payload,
+                    gateway_id=self.gateway_id,
+                    seq=seq,
+                    created_ms=created_ms,
+                    signing_key=self._signing_key,
+                    cloud_public_key=self._cloud_key,
+                )
+                return env, created_ms, len(new)
+
+            self.outbox.commit(states, seal)
+            self.stats.intervals_built += len(new)
+            self.stats.batches_sealed += 1
+        else:
+            self.outbox.commit(states)
+        self.publish_due()
+        return new
+
+    def publish_due(self) -> int:
+        """Publish pending batches not in flight (or in flight for longer than resend_after_s)."""
+        now = time.monotonic()
+        with self._lock:
+            fresh = {s for s, sent in self._in_flight.items() if now - sent < self.config.resend_after_s}
+            room = self.config.max_in_flight - len(fresh)
+        if room <= 0:
+            return 0
+        n = 0
+        for entry in self.outbox.pending(room, exclude=fresh):
+            if not self.mqtt.publish(batch_topic(self.gateway_id), entry.envelope, qos=1):
+                break
+            with self._lock:
+                self._in_flight[entry.seq] = now
+            n += 1
+        self.stats.publishes += n
+        return n
+
+    def run(self, stop: threading.Event, until: float | None = None) -> None:
+        """Poll on every multiple of poll_interval_s until ``stop`` is set or the clock passes ``until``."""
+        step = self.config.poll_interval_s
+        while not stop.is_set():
+            now = self.clock.now()
+            if until is not None and now > until:
+                return
+            self.poll_once()
+            next_t = (int(now // step) + 1) * step
+            wait = next_t - self.clock.now()
+            # Wake at least once a real second to drain acks and resend.
+            while wait > 0 and not stop.is_set():
+                chunk = min(wait, self.clock.speed)
+                self.clock.sleep(chunk)
+                self.publish_due()
+                wait = next_t - self.clock.now()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Keep publishing until the outbox has no pending batch or ``timeout_s`` real seconds pass."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.outbox.counts()["pending_batches"] == 0:
+                return True
+            self.publish_due()
+            time.sleep(0.05)
+        return self.outbox.counts()["pending_batches"] == 0
+
+    def _meter_failed(self, meter_id: str, err: MeterError) -> None:
+        self.stats.read_errors[meter_id] = self.stats.read_errors.get(meter_id, 0) + 1
+        if meter_id not in self._failing:
+            self._failing.add(meter_id)
+            log.error("meter %s: %s (further failures logged when it answers again)", meter_id, err)
+
+    def _on_ack(self, msg: Message) -> None:
+        try:
+            doc = json.loads(msg.payload)
+            seq, status = int(doc["seq"]), str(doc["status"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed acknowledgement on %s: %r", msg.topic, msg.payload[:100])
+            return
+        with self._lock:
+            self._in_flight.pop(seq, None)
+        if status in ("stored", "duplicate"):
+            if self.outbox.acknowledge(seq):
+                self.stats.acks += 1
+        elif status == "rejected":
+            self.stats.rejections += 1
+            reason = str(doc.get("reason", "unspecified"))
+            log.error("cloud rejected batch %d: %s; kept in the outbox for inspection", seq, reason)
+            self.outbox.reject(seq, reason)

@@ -1,0 +1,129 @@
+"""The 15-minute interval: the unit of data that flows from meter to store.
+
+An interval is identified by its meter and its start, a UTC time aligned to
+:00/:15/:30/:45. Energy comes from a meter's cumulative index, so it is an
+integer number of watt-hours.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+INTERVAL_S = 900
+"""Length of one interval. [s]"""
+
+
+class Quality(str, enum.Enum):
+    """How an interval's boundary indexes were obtained.
+
+    ``measured``: both boundary indexes were read at the boundary itself.
+    ``interpolated``: at least one boundary index was interpolated linearly
+    between the two polls around it.
+    ``missing``: at least one boundary could not be determined (no poll on one
+    side, or the gap between polls was too long); energy is unknown.
+    """
+
+    MEASURED = "measured"
+    INTERPOLATED = "interpolated"
+    MISSING = "missing"
+
+
+_QUALITY_RANK = {Quality.MEASURED: 0, Quality.INTERPOLATED: 1, Quality.MISSING: 2}
+
+
+def worst_quality(a: Quality, b: Quality) -> Quality:
+    """The worse of two qualities (missing > interpolated > measured)."""
+    return a if _QUALITY_RANK[a] >= _QUALITY_RANK[b] else b
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Energy of one meter over one 15-minute interval.
+
+    Attributes:
+        meter_id: the meter's id, unique within its gateway.
+        start: interval start, UTC, a multiple of 900. [s since epoch]
+        energy_wh: ``index_end_wh - index_start_wh``; None when missing. [Wh]
+        index_start_wh: cumulative import index at ``start``. [Wh]
+        index_end_wh: cumulative import index at ``start + 900``. [Wh]
+        quality: see :class:`Quality`.
+    """
+
+    meter_id: str
+    start: int
+    energy_wh: int | None
+    index_start_wh: int | None
+    index_end_wh: int | None
+    quality: Quality
+
+    def __post_init__(self) -> None:
+        if self.start % INTERVAL_S:
+            raise ValueError(f"interval start {self.start} is not aligned to 15 minutes")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form used in the batch payload (see docs/protocol.md)."""
+        return {
+            "meter": self.meter_id,
+            "start": self.start,
+            "wh": self.energy_wh,
+            "index_start_wh": self.index_start_wh,
+            "index_end_wh": self.index_end_wh,
+            "quality": self.quality.value,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Interval:
+        """Inverse of :meth:`to_dict`; raises ValueError/KeyError/TypeError on bad input."""
+        def opt_int(key: str) -> int | None:
+            v = d[key]
+            if v is None:
+                return None
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"field {key!r} must be an integer or null, got {v!r}")
+            return v
+
+        meter = d["meter"]
+        start = d["start"]
+        if not isinstance(meter, str) or not meter:
+            raise TypeError(f"field 'meter' must be a non-empty string, got {meter!r}")
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise TypeError(f"field 'start' must be an integer, got {start!r}")
+        return cls(
+            meter_id=meter,
+            start=start,
+            energy_wh=opt_int("wh"),
+            index_start_wh=opt_int("index_start_wh"),
+            index_end_wh=opt_int("index_end_wh"),
+            quality=Quality(d["quality"]),
+        )
+
+
+def floor_quarter(t: float) -> int:
+    """Start of the 15-minute interval that contains ``t``. [s since epoch, UTC]"""
+    return int(t // INTERVAL_S) * INTERVAL_S
+
+
+def ceil_quarter(t: float) -> int:
+    """First quarter-hour boundary at or after ``t``. [s since epoch, UTC]"""
+    q = floor_quarter(t)
+    return q if q == t else q + INTERVAL_S
+
+
+def iso_utc(t: float) -> str:
+    """``2026-01-19T15:15:00Z`` form of a UTC epoch time."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> int:
+    """Parse an ISO 8601 UTC time (``Z`` or ``+00:00``) to epoch seconds.
+
+    Raises ValueError for a time without a UTC offset: Quartier never guesses a
+    time zone.
+    """
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset; write it like 2026-01-19T15:15:00Z")
+    return int(dt.timestamp())

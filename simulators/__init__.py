@@ -1,0 +1,1 @@
+"""Simulated meters that speak the real protocols."""

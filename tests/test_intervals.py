@@ -1,0 +1,87 @@
+"""Interval aggregation against hand-computed answers."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.intervals import IntervalBuilder, interpolate_index
+from quartier.series import Interval, Quality
+
+T0 = 1_768_780_800  # 2026-01-19T00:00:00Z, a quarter-hour boundary
+
+
+def test_polls_on_boundaries_are_measured() -> None:
+    b = IntervalBuilder("cp1")
+    assert b.add(T0, 5_000_000) == []
+    assert b.add(T0 + 300, 5_000_600) == []
+    assert b.add(T0 + 600, 5_001_200) == []
+    out = b.add(T0 + 900, 5_001_850)
+    assert out == [Interval("cp1", T0, 1850, 5_000_000, 5_001_850, Quality.MEASURED)]
+
+
+def test_boundary_between_polls_is_interpolated_half_up() -> None:
+    b = IntervalBuilder("cp1")
+    b.add(T0 - 10, 1000)  # 10 s before the boundary
+    b.add(T0 + 20, 1003)  # index at T0 = 1000 + 3*10/30 = 1001
+    out = b.add(T0 + 905, 2000)  # boundary T0+900: 1003 + 997*880/885 = 1994.36 -> 1994
+    assert out == [Interval("cp1", T0, 993, 1001, 1994, Quality.INTERPOLATED)]
+    assert interpolate_index(0, 0, 2, 1, 1) == 1  # 0.5 rounds up
+
+
+def test_first_reading_off_boundary_waits_for_next_boundary() -> None:
+    b = IntervalBuilder("cp1")
+    assert b.add(T0 + 1, 10) == []
+    assert b.add(T0 + 900, 20) == []  # first known boundary, no interval yet
+    assert b.add(T0 + 1800, 30) == [Interval("cp1", T0 + 900, 10, 20, 30, Quality.MEASURED)]
+
+
+def test_gap_longer_than_max_gap_gives_missing_intervals() -> None:
+    b = IntervalBuilder("cp1", max_gap_s=1800)
+    b.add(T0, 0)
+    out = b.add(T0 + 3600, 4000)  # 1 h gap: boundaries +900, +1800, +2700 missing, +3600 measured
+    assert [i.start for i in out] == [T0, T0 + 900, T0 + 1800, T0 + 2700]
+    assert all(i.quality is Quality.MISSING and i.energy_wh is None for i in out)
+    assert out[0].index_start_wh == 0 and out[0].index_end_wh is None
+    assert out[-1].index_end_wh == 4000
+
+
+def test_decreasing_index_is_missing_not_negative() -> None:
+    b = IntervalBuilder("cp1")
+    b.add(T0, 1000)
+    out = b.add(T0 + 900, 10)
+    assert out == [Interval("cp1", T0, None, 1000, 10, Quality.MISSING)]
+
+
+def test_time_going_backwards_is_ignored_and_counted() -> None:
+    b = IntervalBuilder("cp1")
+    b.add(T0, 0)
+    assert b.add(T0, 5) == [] and b.add(T0 - 5, 5) == []
+    assert b.rejected_readings == 2
+
+
+def test_state_round_trip_resumes_exactly() -> None:
+    a = IntervalBuilder("cp1")
+    a.add(T0 - 7, 100)
+    a.add(T0 + 13, 120)
+    resumed = IntervalBuilder("cp1", state=a.state())
+    assert resumed.add(T0 + 903, 400) == a.add(T0 + 903, 400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 700), st.integers(0, 5000)), min_size=1, max_size=60),
+)
+def test_energy_is_conserved_across_contiguous_intervals(steps: list[tuple[int, int]]) -> None:
+    """Sum of interval energies == index difference between first and last known boundary."""
+    b = IntervalBuilder("m", max_gap_s=10**9)
+    t, idx = T0, 0
+    out = b.add(t, idx)
+    for dt, de in steps:
+        t, idx = t + dt, idx + de
+        out += b.add(t, idx)
+    assert all(i.quality is not Quality.MISSING for i in out)
+    if out:
+        assert sum(i.energy_wh or 0 for i in out) == out[-1].index_end_wh - out[0].index_start_wh
+        assert [i.start for i in out] == list(range(T0, T0 + 900 * len(out), 900))
+        assert all(i.energy_wh is not None and i.energy_wh >= 0 for i in out)
