@@ -1,0 +1,381 @@
+"""Meter register maps: data files describing where a meter model keeps its values.
+
+A model is described once, in ``quartier/meters/<name>.toml``; the gateway's
+Modbus driver and the meter simulators both load it through this module, so
+the map is never copied into code. Format::
+
+    [model]
+    name = "sdm630"              # must equal the file name without .toml
+    manufacturer = "Eastron"
+    source = "..."               # where the map comes from (datasheet, table)
+    function = 4                 # defaults that a register may override:
+    byte_order = "big"           #   function, type, byte_order, word_order
+    word_order = "big"
+
+    [registers.import_energy]    # the quantity this register holds
+    address = 0x0048             # on-the-wire address (0-based)
+    type = "float32"
+    unit = "kWh"
+    scale = 1.0                  # optional, default 1.0
+
+Value in the canonical unit = raw * scale * unit factor, where the canonical
+units are Wh (energy), W (power), V, A and Hz. A quantity's dimension comes
+from its name: ``energy``, ``power``, ``voltage``, ``current`` or ``frequency``
+must be one of its ``_``-separated words (``import_energy``, ``power_l1``).
+
+``word_order`` is the order of the 16-bit registers of a multi-register value
+(``big`` = most significant word first); ``byte_order`` the order of the two
+bytes inside each register (``big`` is the Modbus standard, ``little`` swaps
+them).
+
+Precision: a float32 energy keeps a 1 Wh resolution only while its value in
+its unit has a step of 1 Wh or less; for kWh that is below 2^14 kWh =
+16,384 kWh (2^24 Wh = 16,777 kWh if the meter counted in Wh). Above that,
+decoded energies move in steps of 2, 4, ... Wh.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from quartier.errors import RegisterMapError
+
+if TYPE_CHECKING:
+    from pymodbus.client.mixin import ModbusClientMixin
+
+Order = Literal["big", "little"]
+
+#: Register count of each supported type.
+TYPE_COUNTS: dict[str, int] = {
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+    "int64": 4,
+    "uint64": 4,
+}
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+
+#: Allowed units per dimension, with the factor to the canonical unit (first).
+UNITS: dict[str, dict[str, float]] = {
+    "energy": {"Wh": 1.0, "kWh": 1e3, "MWh": 1e6},
+    "power": {"W": 1.0, "kW": 1e3},
+    "voltage": {"V": 1.0},
+    "current": {"A": 1.0},
+    "frequency": {"Hz": 1.0},
+}
+#: Canonical unit of each dimension.
+CANONICAL_UNITS: dict[str, str] = {dim: next(iter(units)) for dim, units in UNITS.items()}
+
+FUNCTIONS = frozenset({3, 4})
+ORDERS = ("big", "little")
+
+_MODEL_KEYS = {"name", "manufacturer", "source", "function", "type", "byte_order", "word_order"}
+_REGISTER_KEYS = {"address", "type", "function", "byte_order", "word_order", "scale", "unit"}
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_QUANTITY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_PACKAGE = "quartier"
+_MAPS_DIR = "meters"
+
+
+@dataclass(frozen=True)
+class Register:
+    """Where and how one quantity is stored in a meter.
+
+    Attributes:
+        quantity: what the register holds, e.g. ``import_energy``.
+        address: first register, 0-based on-the-wire address. [0..65535]
+        type: one of :data:`TYPE_COUNTS`.
+        count: number of 16-bit registers the value spans.
+        function: Modbus read function: 3 (holding) or 4 (input registers).
+        byte_order: byte order inside each register, ``big`` or ``little``.
+        word_order: register order of a multi-register value, ``big`` or ``little``.
+        scale: raw value * scale = value in ``unit``.
+        unit: unit of the scaled value, e.g. ``kWh``.
+    """
+
+    quantity: str
+    address: int
+    type: str
+    count: int
+    function: int
+    byte_order: Order
+    word_order: Order
+    scale: float
+    unit: str
+
+    @property
+    def dimension(self) -> str:
+        """Physical dimension (``energy``, ``power``, ...), derived from the quantity name."""
+        dimension = dimension_of(self.quantity)
+        assert dimension is not None  # validated when loaded
+        return dimension
+
+    @property
+    def factor(self) -> float:
+        """Multiplier from the scaled value in ``unit`` to the canonical unit."""
+        return UNITS[self.dimension][self.unit]
+
+    @property
+    def canonical_unit(self) -> str:
+        """Unit of :func:`decode`'s result and :func:`encode`'s argument (Wh, W, V, A, Hz)."""
+        return CANONICAL_UNITS[self.dimension]
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    """A meter model's register map, as loaded from its TOML file.
+
+    Attributes:
+        name: model name, the file name without ``.toml``.
+        manufacturer: who makes the meter.
+        source: the document the map was taken from.
+        registers: the registers by quantity.
+    """
+
+    name: str
+    manufacturer: str
+    source: str
+    registers: dict[str, Register]
+
+
+def dimension_of(quantity: str) -> str | None:
+    """The dimension named in ``quantity`` (``import_energy`` -> ``energy``), or None.
+
+    None also when the name contains more than one dimension word.
+    """
+    found = [word for word in quantity.split("_") if word in UNITS]
+    return found[0] if len(found) == 1 else None
+
+
+def available_models() -> list[str]:
+    """Names of the register maps shipped in ``quartier/meters``, sorted."""
+    folder = resources.files(_PACKAGE).joinpath(_MAPS_DIR)
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in folder.iterdir()
+        if entry.is_file() and entry.name.endswith(".toml")
+    )
+
+
+def load_model(name: str) -> MeterModel:
+    """Load and validate the shipped register map ``quartier/meters/<name>.toml``.
+
+    Raises:
+        RegisterMapError: unknown model name, or an invalid map (the message
+            names the file, the register and the problem).
+    """
+    if not _NAME_RE.match(name) or name not in available_models():
+        raise RegisterMapError(f"unknown meter model {name!r}; available models: {available_models()}")
+    resource = resources.files(_PACKAGE).joinpath(_MAPS_DIR, f"{name}.toml")
+    return _parse(resource.read_bytes(), f"{_PACKAGE}/{_MAPS_DIR}/{name}.toml", name)
+
+
+def load_model_file(path: str | Path) -> MeterModel:
+    """Load and validate a register map from any TOML file (``model.name`` must equal its stem).
+
+    Raises:
+        RegisterMapError: unreadable file or invalid map (names the file,
+            the register and the problem).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RegisterMapError(f"{path}: cannot read register map: {exc.strerror or exc}") from exc
+    return _parse(data, str(path), path.stem)
+
+
+def _parse(data: bytes, where: str, expected_name: str) -> MeterModel:
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RegisterMapError(f"{where}: not valid TOML: {exc}") from exc
+
+    def fail(key: str, problem: str) -> RegisterMapError:
+        return RegisterMapError(f"{where}: {key}: {problem}")
+
+    unknown = sorted(set(doc) - {"model", "registers"})
+    if unknown:
+        raise fail(unknown[0], "unknown table; a map has only [model] and [registers.<quantity>]")
+    model = doc.get("model")
+    if not isinstance(model, dict):
+        raise fail("model", "missing [model] table")
+    unknown = sorted(set(model) - _MODEL_KEYS)
+    if unknown:
+        raise fail(f"model.{unknown[0]}", f"unknown key; allowed: {sorted(_MODEL_KEYS)}")
+    texts: dict[str, str] = {}
+    for key in ("name", "manufacturer", "source"):
+        value = model.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"model.{key}", "required, a non-empty string")
+        texts[key] = value
+    if texts["name"] != expected_name:
+        raise fail("model.name", f"is {texts['name']!r} but the file is named {expected_name!r}.toml")
+
+    registers_table = doc.get("registers")
+    if not isinstance(registers_table, dict) or not registers_table:
+        raise fail("registers", "missing or empty; define at least one [registers.<quantity>] table")
+    registers: dict[str, Register] = {}
+    for quantity, entry in registers_table.items():
+        key = f"registers.{quantity}"
+        if not isinstance(entry, dict):
+            raise fail(key, "must be a table")
+        try:
+            registers[quantity] = _register(quantity, entry, model)
+        except ValueError as exc:
+            raise fail(key, str(exc)) from None
+    _check_overlaps(registers.values(), fail)
+    return MeterModel(
+        name=texts["name"], manufacturer=texts["manufacturer"], source=texts["source"], registers=registers
+    )
+
+
+def _register(quantity: str, entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> Register:
+    """Validate one register table; raises ValueError with the problem."""
+    if not _QUANTITY_RE.match(quantity):
+        raise ValueError("quantity names are lower-case words joined by '_'")
+    dimension = dimension_of(quantity)
+    if dimension is None:
+        raise ValueError(f"quantity name must contain exactly one of the dimensions {sorted(UNITS)}")
+    unknown = sorted(set(entry) - _REGISTER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r}; allowed: {sorted(_REGISTER_KEYS)}")
+
+    def setting(key: str) -> Any:
+        if key in entry:
+            return entry[key]
+        if key in defaults:
+            return defaults[key]
+        raise ValueError(f"missing {key!r} (set it here or in [model])")
+
+    type_ = setting("type")
+    if type_ not in TYPE_COUNTS:
+        raise ValueError(f"type {type_!r} unknown; choose one of {sorted(TYPE_COUNTS)}")
+    count = TYPE_COUNTS[type_]
+    function = setting("function")
+    if not _is_int(function) or function not in FUNCTIONS:
+        raise ValueError(f"function {function!r} not supported; use 3 (holding) or 4 (input registers)")
+    orders: list[Order] = []
+    for key in ("byte_order", "word_order"):
+        value = setting(key)
+        if value not in ORDERS:
+            raise ValueError(f"{key} {value!r} invalid; use 'big' or 'little'")
+        orders.append(value)
+    if "address" not in entry:
+        raise ValueError("missing 'address'")
+    address = entry["address"]
+    if not _is_int(address) or not 0 <= address <= 65535:
+        raise ValueError(f"address {address!r} must be an integer in 0..65535")
+    if address + count > 65536:
+        raise ValueError(f"{type_} at address {address} runs past the last register 65535")
+    scale = entry.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale == 0:
+        raise ValueError(f"scale {scale!r} must be a finite nonzero number")
+    unit = entry.get("unit")
+    if unit not in UNITS[dimension]:
+        raise ValueError(f"unit {unit!r} is not a {dimension} unit; use one of {sorted(UNITS[dimension])}")
+    return Register(
+        quantity=quantity,
+        address=address,
+        type=type_,
+        count=count,
+        function=function,
+        byte_order=orders[0],
+        word_order=orders[1],
+        scale=float(scale),
+        unit=unit,
+    )
+
+
+def _check_overlaps(registers: Iterable[Register], fail: Callable[[str, str], RegisterMapError]) -> None:
+    """Refuse registers of the same function that share an address (holding and input tables are separate)."""
+    ordered = sorted(registers, key=lambda r: (r.function, r.address))
+    for previous, current in zip(ordered, ordered[1:]):
+        if previous.function == current.function and current.address < previous.address + previous.count:
+            raise fail(
+                f"registers.{current.quantity}",
+                f"address {current.address} overlaps registers.{previous.quantity} "
+                f"(function {previous.function}, addresses {previous.address}..{previous.address + previous.count - 1})",
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@cache
+def _mixin() -> type[ModbusClientMixin]:
+    # pymodbus is a gateway/simulator dependency; loading and validating maps works without it.
+    from pymodbus.client.mixin import ModbusClientMixin
+
+    return ModbusClientMixin
+
+
+def _swap_bytes(words: Sequence[int]) -> list[int]:
+    return [((word & 0xFF) << 8) | (word >> 8) for word in words]
+
+
+def decode(register: Register, regs: Sequence[int]) -> float:
+    """Convert the raw register words of ``register`` to its value in the canonical unit.
+
+    Returns raw * scale * unit factor, in Wh, W, V, A or Hz. A float32 that
+    holds NaN or infinity is returned as such (callers decide what is bad data).
+
+    Raises:
+        ValueError: ``regs`` does not hold exactly ``register.count`` 16-bit words.
+    """
+    if len(regs) != register.count or any(not 0 <= word <= 0xFFFF for word in regs):
+        raise ValueError(f"{register.quantity}: expected {register.count} 16-bit registers, got {list(regs)}")
+    mixin = _mixin()
+    words = _swap_bytes(regs) if register.byte_order == "little" else list(regs)
+    raw = mixin.convert_from_registers(words, mixin.DATATYPE[register.type.upper()], word_order=register.word_order)
+    assert isinstance(raw, int | float)
+    return raw * register.scale * register.factor
+
+
+def encode(register: Register, value_canonical: float) -> list[int]:
+    """Convert a value in the canonical unit (Wh, W, V, A, Hz) to the register words (inverse of :func:`decode`).
+
+    Integer types round to the nearest raw step; float32 rounds to the nearest
+    float32 (see the module docstring for the resolution this leaves).
+
+    Raises:
+        ValueError: the value does not fit the register type.
+    """
+    mixin = _mixin()
+    raw_value = value_canonical / (register.scale * register.factor)
+    raw: int | float
+    if register.type == "float32":
+        raw = float(raw_value)
+    else:
+        if not math.isfinite(raw_value):
+            raise ValueError(f"{register.quantity}: {value_canonical} cannot be stored in {register.type}")
+        raw = round(raw_value)
+        low, high = _INT_RANGES[register.type]
+        if not low <= raw <= high:
+            raise ValueError(
+                f"{register.quantity}: {value_canonical} {register.canonical_unit} is raw {raw}, "
+                f"outside the {register.type} range {low}..{high}"
+            )
+    try:
+        words = mixin.convert_to_registers(raw, mixin.DATATYPE[register.type.upper()], word_order=register.word_order)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"{register.quantity}: {value_canonical} cannot be stored in {register.type}: {exc}") from exc
+    return _swap_bytes(words) if register.byte_order == "little" else words
