@@ -1,0 +1,191 @@
+"""The ``quartier`` command: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from quartier.errors import QuartierError
+from quartier.series import parse_utc
+
+
+def _clock(args: argparse.Namespace):  # -> Clock
+    from quartier.clock import ScaledClock, SystemClock
+
+    if args.start is None and args.speed == 1.0:
+        return SystemClock()
+    import time
+
+    start = parse_utc(args.start) if args.start else time.time()
+    return ScaledClock(start, args.speed, origin=args.origin)
+
+
+def _add_clock_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulated time (for simulators and tests; leave out in the field)")
+    g.add_argument("--start", help="simulated UTC start time, e.g. 2026-01-19T00:00:00Z")
+    g.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    g.add_argument("--origin", type=float, help="real time.time() at which --start applies (share it between processes)")
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from quartier import keys
+
+    if args.keys_cmd == "gateway":
+        priv, pub = keys.create_gateway_key(Path(args.dir), force=args.force)
+        kid = keys.key_id(keys.load_gateway_public(pub)).hex()
+        print(f"gateway signing key: {priv} (mode 0600)\npublic key: {pub}\nkey id: {kid}")
+        print("enrol it on the cloud: quartier keys enrol --registry gateways.json --id <gateway id> --public-key", pub)
+    elif args.keys_cmd == "cloud":
+        priv, pub = keys.create_cloud_key(Path(args.dir), force=args.force)
+        print(f"cloud decryption key: {priv} (mode 0600)\npublic key: {pub} (copy it to every gateway)")
+    elif args.keys_cmd == "enrol":
+        try:
+            keys.enrol_gateway(Path(args.registry), args.id, Path(args.public_key))
+        except ValueError as e:
+            raise QuartierError(str(e)) from None
+        print(f"gateway {args.id} enrolled in {args.registry}")
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.service import Gateway
+    from quartier.config import GatewayConfig
+
+    config = GatewayConfig.load(args.config)
+    if args.gateway_cmd == "status":
+        from gateway.outbox import Outbox
+
+        outbox = Outbox(config.state_dir / "outbox.sqlite")
+        for k, v in outbox.counts().items():
+            print(f"{k}: {v}")
+        outbox.close()
+        return 0
+    gw = Gateway(config, _clock(args))
+    gw.start()
+    stop = threading.Event()
+    try:
+        gw.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        gw.close()
+    return 0
+
+
+def cmd_cloud(args: argparse.Namespace) -> int:
+    from cloud.service import Cloud
+    from quartier.config import CloudConfig
+
+    config = CloudConfig.load(args.config)
+    if args.cloud_cmd == "intervals":
+        from cloud.store import open_store
+        from quartier.series import iso_utc
+
+        options = dict(config.store)
+        if options.get("backend", "sqlite") == "sqlite":
+            options.setdefault("path", str(config.state_dir / "series.sqlite"))
+        store = open_store(options, str(config.path))
+        for gid, mid in store.meters():
+            for i in store.read_intervals(gid, mid):
+                print(f"{gid}\t{mid}\t{iso_utc(i.start)}\t{i.energy_wh}\t{i.quality.value}")
+        store.close()
+        return 0
+    cloud = Cloud(config)
+    cloud.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cloud.stop()
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from simulators.site import run_site_forever
+
+    run_site_forever(Path(args.config), _clock(args))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from quartier.demo import run_demo
+
+    return run_demo(
+        quarters=args.quarters, speed=args.speed, workdir=Path(args.workdir) if args.workdir else None
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quartier", description="Quartier metering platform")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("demo", help="run a whole simulated site: meters, broker, gateway, cloud")
+    d.add_argument("--quarters", type=int, default=8, help="simulated quarter-hours to run (default 8)")
+    d.add_argument("--speed", type=float, default=300.0, help="simulated seconds per real second (default 300)")
+    d.add_argument("--workdir", help="where to put keys, configs and databases (default: a new temporary folder)")
+    d.set_defaults(func=cmd_demo)
+
+    k = sub.add_parser("keys", help="create keys and enrol gateways")
+    ks = k.add_subparsers(dest="keys_cmd", required=True)
+    kg = ks.add_parser("gateway", help="create a gateway's Ed25519 signing key")
+    kg.add_argument("--dir", required=True)
+    kg.add_argument("--force", action="store_true", help="replace an existing key")
+    kc = ks.add_parser("cloud", help="create the cloud's X25519 decryption key")
+    kc.add_argument("--dir", required=True)
+    kc.add_argument("--force", action="store_true", help="replace an existing key")
+    ke = ks.add_parser("enrol", help="allow a gateway's public key on the cloud")
+    ke.add_argument("--registry", required=True, help="the cloud's gateways.json")
+    ke.add_argument("--id", required=True, help="gateway id")
+    ke.add_argument("--public-key", required=True, help="the gateway's gateway.pub")
+    k.set_defaults(func=cmd_keys)
+
+    g = sub.add_parser("gateway", help="run or inspect a gateway")
+    gs = g.add_subparsers(dest="gateway_cmd", required=True)
+    gr = gs.add_parser("run", help="poll the meters and publish batches")
+    gr.add_argument("--config", required=True)
+    _add_clock_options(gr)
+    gst = gs.add_parser("status", help="show the outbox")
+    gst.add_argument("--config", required=True)
+    g.set_defaults(func=cmd_gateway)
+
+    c = sub.add_parser("cloud", help="run or inspect the cloud")
+    cs = c.add_subparsers(dest="cloud_cmd", required=True)
+    cr = cs.add_parser("run", help="ingest batches into the store")
+    cr.add_argument("--config", required=True)
+    ci = cs.add_parser("intervals", help="print every stored interval")
+    ci.add_argument("--config", required=True)
+    c.set_defaults(func=cmd_cloud)
+
+    s = sub.add_parser("sim", help="run simulated meters from a site file")
+    s.add_argument("--config", required=True)
+    _add_clock_options(s)
+    s.set_defaults(func=cmd_sim)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    try:
+        return int(args.func(args) or 0)
+    except QuartierError as e:
+        print(f"quartier: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # e.g. a malformed --start
+        print(f"quartier: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
