@@ -41,6 +41,7 @@ class Cloud:
 
     def __init__(self, config: CloudConfig, store: SeriesStore | None = None) -> None:
         self.config = config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
         options = dict(config.store)
         if options.get("backend", "sqlite") == "sqlite":
             options.setdefault("path", str(config.state_dir / "series.sqlite"))

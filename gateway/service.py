@@ -51,7 +51,10 @@ class Gateway:
         self._cloud_key = load_cloud_public(config.cloud_public_key)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite")
         if meters is None:
-            meters = [open_meter(m, str(config.path)) for m in config.meters]
+            from gateway.modbus import BusPool
+
+            pool = BusPool()  # meters on one Modbus endpoint share one bus
+            meters = [open_meter({**m, "_pool": pool}, str(config.path)) for m in config.meters]
         self.meters = list(meters)
         states = self.outbox.meter_states()
         self.builders = {

@@ -99,6 +99,10 @@ class Table:
         v = self._get(name, _REQUIRED if required else [], (list,), "array of tables ([[...]])")
         return [Table(item, self.path, f"{self.key(name)}[{i}]") for i, item in enumerate(v)]
 
+    def accept(self, *names: str) -> None:
+        """Mark keys as read: another component validates them."""
+        self._seen.update(names)
+
     def raw(self) -> dict[str, Any]:
         """The table as a plain dict (for drivers that validate their own options)."""
         self._seen.update(self.data)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from fractions import Fraction
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -290,7 +291,7 @@ def _register(quantity: str, entry: Mapping[str, Any], defaults: Mapping[str, An
         raise ValueError(f"scale {scale!r} must be a finite nonzero number")
     unit = entry.get("unit")
     if unit not in UNITS[dimension]:
-        raise ValueError(f"unit {unit!r} is not a {dimension} unit; use one of {sorted(UNITS[dimension])}")
+        raise ValueError(f"unit {unit!r} is not allowed for {dimension}; use one of {sorted(UNITS[dimension])}")
     return Register(
         quantity=quantity,
         address=address,
@@ -335,8 +336,10 @@ def _swap_bytes(words: Sequence[int]) -> list[int]:
 def decode(register: Register, regs: Sequence[int]) -> float:
     """Convert the raw register words of ``register`` to its value in the canonical unit.
 
-    Returns raw * scale * unit factor, in Wh, W, V, A or Hz. A float32 that
-    holds NaN or infinity is returned as such (callers decide what is bad data).
+    Returns raw * scale * unit factor, in Wh, W, V, A or Hz, as a float: a
+    64-bit raw value above 2^53 is rounded to the nearest float. A float32
+    that holds NaN or infinity is returned as such (callers decide what is bad
+    data).
 
     Raises:
         ValueError: ``regs`` does not hold exactly ``register.count`` 16-bit words.
@@ -360,14 +363,14 @@ def encode(register: Register, value_canonical: float) -> list[int]:
         ValueError: the value does not fit the register type.
     """
     mixin = _mixin()
-    raw_value = value_canonical / (register.scale * register.factor)
     raw: int | float
     if register.type == "float32":
-        raw = float(raw_value)
+        raw = value_canonical / (register.scale * register.factor)
     else:
-        if not math.isfinite(raw_value):
+        if not math.isfinite(value_canonical):
             raise ValueError(f"{register.quantity}: {value_canonical} cannot be stored in {register.type}")
-        raw = round(raw_value)
+        # Exact, so that 64-bit counters beyond 2^53 survive.
+        raw = round(Fraction(value_canonical) / (Fraction(register.scale) * Fraction(register.factor)))
         low, high = _INT_RANGES[register.type]
         if not low <= raw <= high:
             raise ValueError(

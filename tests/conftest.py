@@ -11,3 +11,4 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 from tests.fixtures_influx import *  # noqa: F401,F403,E402
+from tests.fixtures_mqtt import *  # noqa: F401,F403,E402
