@@ -89,7 +89,8 @@ class Gateway:
         new: list[Interval] = []
         for meter in self.meters:
             try:
-                reading = meter.read(t)
+                # Stamp each reading with its own time: a slow bus must not skew the next meter.
+                reading = meter.read(self.clock.now())
             except MeterError as e:
                 self._meter_failed(meter.meter_id, e)
                 continue
