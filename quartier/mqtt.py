@@ -91,6 +91,7 @@ class MqttLink:
         return self.connected.wait(timeout_s)
 
     def stop(self) -> None:
+        self._down_logged = True  # a disconnection we asked for is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
         self.connected.clear()
