@@ -116,10 +116,14 @@ class ModbusTcpBus:
             raise ValueError(f"addresses {address}..{address + count - 1} are outside 0..65535")
         if not _is_int(unit) or not 0 <= unit <= 255:
             raise ValueError(f"unit {unit!r} must be an integer in 0..255")
-        where = f"Modbus {self.endpoint} unit {unit}: function {function} address {address} (0x{address:04X}) count {count}"
+        where = (
+            f"Modbus {self.endpoint} unit {unit}: function {function} address {address} (0x{address:04X}) count {count}"
+        )
         with self._lock:
             if not self._client.connected and not self._client.connect():
-                raise MeterError(f"{where}: cannot connect (refused, unreachable or no answer within {self.timeout_s} s)")
+                raise MeterError(
+                    f"{where}: cannot connect (refused, unreachable or no answer within {self.timeout_s} s)"
+                )
             read = self._client.read_holding_registers if function == 3 else self._client.read_input_registers
             try:
                 response = read(address, count=count, device_id=unit)
@@ -359,11 +363,14 @@ def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMet
     prefix = f"meters[{meter_id}]"
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        raise ConfigError(config_path, f"{prefix}.{unknown[0]}", f"unknown key; the modbus driver takes {sorted(_OPTION_KEYS - {'_pool'})}")
+        known = sorted(_OPTION_KEYS - {"_pool"})
+        raise ConfigError(config_path, f"{prefix}.{unknown[0]}", f"unknown key; the modbus driver takes {known}")
     model_name = options.get("model")
     models = available_models()
     if model_name not in models:
-        raise ConfigError(config_path, f"{prefix}.model", f"unknown meter model {model_name!r}; available models: {models}")
+        raise ConfigError(
+            config_path, f"{prefix}.model", f"unknown meter model {model_name!r}; available models: {models}"
+        )
     host = options.get("host")
     if not isinstance(host, str) or not host:
         raise ConfigError(config_path, f"{prefix}.host", f"{host!r}: give the Modbus TCP host name or address")

@@ -313,7 +313,8 @@ def _check_overlaps(registers: Iterable[Register], fail: Callable[[str, str], Re
             raise fail(
                 f"registers.{current.quantity}",
                 f"address {current.address} overlaps registers.{previous.quantity} "
-                f"(function {previous.function}, addresses {previous.address}..{previous.address + previous.count - 1})",
+                f"(function {previous.function}, "
+                f"addresses {previous.address}..{previous.address + previous.count - 1})",
             )
 
 

@@ -36,6 +36,7 @@ VOLTAGE_V = 230.0
 #: Supply frequency the simulated meters report. [Hz]
 FREQUENCY_HZ = 50.0
 _START_TIMEOUT_S = 10.0
+_STOP_TIMEOUT_S = 5.0
 
 Producer = Callable[[float, float, float], float]
 """f(import index [Wh], export index [Wh], net power [W]) -> a quantity in its canonical unit."""
@@ -50,7 +51,6 @@ for _phase in ("l1", "l2", "l3"):
     _PRODUCERS[f"power_{_phase}"] = lambda imported, exported, power: power / 3
     _PRODUCERS[f"current_{_phase}"] = lambda imported, exported, power: abs(power) / 3 / VOLTAGE_V
     _PRODUCERS[f"voltage_{_phase}"] = lambda imported, exported, power: VOLTAGE_V
-_STOP_TIMEOUT_S = 5.0
 
 
 class SimulatedMeter:
@@ -231,14 +231,15 @@ class ModbusTcpSimulator:
             raise RuntimeError("simulator already started")
         self._ready.clear()
         self._error = None
-        self._thread = threading.Thread(target=self._run, name=f"modbus-sim-{self.host}:{self._requested_port}", daemon=True)
+        where = f"{self.host}:{self._requested_port}"
+        self._thread = threading.Thread(target=self._run, name=f"modbus-sim-{where}", daemon=True)
         self._thread.start()
         if not self._ready.wait(_START_TIMEOUT_S):
-            raise RuntimeError(f"Modbus simulator on {self.host}:{self._requested_port} did not start within {_START_TIMEOUT_S} s")
+            raise RuntimeError(f"Modbus simulator on {where} did not start within {_START_TIMEOUT_S} s")
         if self._error is not None:
             self._thread.join(_STOP_TIMEOUT_S)
             self._thread = None
-            raise RuntimeError(f"Modbus simulator cannot listen on {self.host}:{self._requested_port}: {self._error}") from self._error
+            raise RuntimeError(f"Modbus simulator cannot listen on {where}: {self._error}") from self._error
 
     def stop(self) -> None:
         """Stop serving and close every client connection; does nothing when not running."""
@@ -287,4 +288,5 @@ class ModbusTcpSimulator:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"ModbusTcpSimulator({self.host}:{self._port or self._requested_port}, units={[m.unit for m in self.meters]})"
+        units = [meter.unit for meter in self.meters]
+        return f"ModbusTcpSimulator({self.host}:{self._port or self._requested_port}, units={units})"

@@ -107,7 +107,9 @@ class LoadProfile:
             raise ConfigError(path, prefix + "epoch", str(exc)) from None
         entries = table.get("profile")
         if not isinstance(entries, list) or not entries:
-            raise ConfigError(path, prefix + "profile", 'missing or empty; e.g. profile = [{at = "00:00", power_w = 0}]')
+            raise ConfigError(
+                path, prefix + "profile", 'missing or empty; e.g. profile = [{at = "00:00", power_w = 0}]'
+            )
         steps: list[tuple[int, float]] = []
         for index, entry in enumerate(entries):
             where = f"{prefix}profile[{index}]"

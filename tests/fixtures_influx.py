@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-
 __all__ = ["influxdb_url", "influx_database"]
 
 _START_TIMEOUT_S = 20.0
@@ -77,6 +75,8 @@ def influxdb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if "CI" in os.environ:
             pytest.fail("influxd not installed and CI is set: install it (apt-get install influxdb)")
         pytest.skip("influxd not installed (apt-get install influxdb)")
+    from tests.conftest import free_port  # here, not at the top: conftest star-imports this module
+
     root = tmp_path_factory.mktemp("influxd")
     http_port = free_port()
     rpc_port = free_port()

@@ -114,6 +114,9 @@ def test_overwrite_new_wins(backend: Backend) -> None:
     assert s.read_intervals("gw-a", "m1")[0] == iv("m1", 0, None, None, None, X)
     s.write_intervals("gw-a", [iv("m1", 3, 1, 2, 3), iv("m1", 3, 4, 5, 9, I)])
     assert s.read_intervals("gw-a", "m1")[3] == iv("m1", 3, 4, 5, 9, I)
+    unknown = [iv("m-2 'x\"", k, None, None, None, X) for k in (0, 1)]
+    s.write_intervals("gw-a", unknown)
+    assert s.read_intervals("gw-a", "m-2 'x\"") == unknown
     assert s.read_intervals("gw-b", "m1") == BATCH_B
     assert backend.row_count() == 8
 
