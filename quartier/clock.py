@@ -96,3 +96,23 @@ class ManualClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self.advance(seconds)
+
+
+class PacedClock(ManualClock):
+    """A manual clock whose ``sleep`` also waits ``seconds / speed`` of real time.
+
+    Time moves only when the driving loop sleeps, so readings are taken at
+    exact clock times (a poll due on a quarter-hour boundary is on it), while
+    the run still unfolds at a watchable pace. Used by the demo.
+    """
+
+    def __init__(self, start: float, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        super().__init__(start)
+        self.speed = float(speed)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+            self.advance(seconds)
