@@ -8,10 +8,11 @@ reason for inspection.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from quartier.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -37,10 +38,7 @@ class Ledger:
     """SQLite ledger (WAL); thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -7,10 +7,10 @@ the row, so a replayed batch changes nothing: writes are idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from quartier.errors import ConfigError
+from quartier.registry import Factory, Registry
 from quartier.series import Interval
 
 
@@ -36,17 +36,12 @@ class SeriesStore(Protocol):
         ...
 
 
-StoreFactory = Callable[[Mapping[str, Any], str], SeriesStore]
-"""Builds a store from its ``[store]`` config table and the config file path (for errors)."""
-
-_BACKENDS: dict[str, StoreFactory] = {}
+BACKENDS: Registry[SeriesStore] = Registry("store backend")
 
 
-def register_backend(name: str, factory: StoreFactory) -> None:
+def register_backend(name: str, factory: Factory[SeriesStore]) -> None:
     """Register a store backend under ``name``; refuses duplicates."""
-    if name in _BACKENDS:
-        raise ValueError(f"store backend {name!r} is already registered")
-    _BACKENDS[name] = factory
+    BACKENDS.register(name, factory)
 
 
 def open_store(options: Mapping[str, Any], config_path: str = "<config>") -> SeriesStore:
@@ -54,10 +49,4 @@ def open_store(options: Mapping[str, Any], config_path: str = "<config>") -> Ser
     # Importing the backends registers them.
     from cloud import store_influx, store_sqlite  # noqa: F401
 
-    name = options.get("backend", "sqlite")
-    factory = _BACKENDS.get(name)
-    if factory is None:
-        raise ConfigError(
-            config_path, "store.backend", f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}"
-        )
-    return factory(options, config_path)
+    return BACKENDS.create(options.get("backend", "sqlite"), options, config_path, "store.backend")

@@ -22,6 +22,7 @@ from typing import Any
 from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
 from quartier.series import Interval, Quality
+from quartier.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intervals (
@@ -62,11 +63,7 @@ class SqliteStore:
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(path, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
-            with self._conn:
-                self._conn.execute(_SCHEMA)
+            self._conn = connect(path, _SCHEMA, autocommit=False)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {path}: cannot open: {exc}") from exc
 

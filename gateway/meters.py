@@ -7,11 +7,11 @@ configuration names the driver, the model, the bus and the unit id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from quartier.errors import ConfigError
+from quartier.registry import Factory, Registry
 
 
 @dataclass(frozen=True)
@@ -50,33 +50,21 @@ class Meter(Protocol):
         ...
 
 
-MeterFactory = Callable[[Mapping[str, Any], str], Meter]
-"""Builds a meter from its ``[[meters]]`` config table and the config file path."""
-
-_DRIVERS: dict[str, MeterFactory] = {}
+DRIVERS: Registry[Meter] = Registry("meter driver")
 
 
-def register_driver(name: str, factory: MeterFactory) -> None:
+def register_driver(name: str, factory: Factory[Meter]) -> None:
     """Register a meter driver under ``name``; refuses duplicates."""
-    if name in _DRIVERS:
-        raise ValueError(f"meter driver {name!r} is already registered")
-    _DRIVERS[name] = factory
+    DRIVERS.register(name, factory)
 
 
 def open_meter(options: Mapping[str, Any], config_path: str = "<config>") -> Meter:
     """Build the meter described by one ``[[meters]]`` table.
 
-    The table's ``driver`` key (default ``modbus``) picks the driver; errors
-    from the factory are wrapped with the meter id so the user knows which
-    entry is wrong.
+    The table's ``driver`` key (default ``modbus``) picks the driver.
     """
     from gateway import modbus  # noqa: F401  (registers the modbus driver)
 
-    name = options.get("driver", "modbus")
-    factory = _DRIVERS.get(name)
-    meter_id = options.get("id", "?")
-    if factory is None:
-        raise ConfigError(
-            config_path, f"meters[{meter_id}].driver", f"unknown driver {name!r}; choose one of {sorted(_DRIVERS)}"
-        )
-    return factory(options, config_path)
+    return DRIVERS.create(
+        options.get("driver", "modbus"), options, config_path, f"meters[{options.get('id', '?')}].driver"
+    )

@@ -10,12 +10,13 @@ acknowledges it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from quartier.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -50,12 +51,8 @@ class Outbox:
     """SQLite-backed outbox; safe to use from the poll loop and the MQTT thread."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path, _SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
 
     def close(self) -> None:

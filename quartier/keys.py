@@ -15,6 +15,7 @@ import re
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -62,10 +63,8 @@ def _write_public(path: Path, pem: bytes) -> None:
     os.chmod(path, 0o644)
 
 
-def create_gateway_key(directory: Path, force: bool = False) -> tuple[Path, Path]:
-    """Create ``gateway.key`` (0600) and ``gateway.pub`` in ``directory``."""
-    key = Ed25519PrivateKey.generate()
-    priv, pub = directory / "gateway.key", directory / "gateway.pub"
+def _create(directory: Path, stem: str, key: Ed25519PrivateKey | X25519PrivateKey, force: bool) -> tuple[Path, Path]:
+    priv, pub = directory / f"{stem}.key", directory / f"{stem}.pub"
     _write_private(
         priv,
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
@@ -73,19 +72,16 @@ def create_gateway_key(directory: Path, force: bool = False) -> tuple[Path, Path
     )
     _write_public(pub, key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return priv, pub
+
+
+def create_gateway_key(directory: Path, force: bool = False) -> tuple[Path, Path]:
+    """Create ``gateway.key`` (Ed25519, 0600) and ``gateway.pub`` in ``directory``."""
+    return _create(directory, "gateway", Ed25519PrivateKey.generate(), force)
 
 
 def create_cloud_key(directory: Path, force: bool = False) -> tuple[Path, Path]:
     """Create ``cloud.key`` (X25519, 0600) and ``cloud.pub`` in ``directory``."""
-    key = X25519PrivateKey.generate()
-    priv, pub = directory / "cloud.key", directory / "cloud.pub"
-    _write_private(
-        priv,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        force,
-    )
-    _write_public(pub, key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
+    return _create(directory, "cloud", X25519PrivateKey.generate(), force)
 
 
 def _read(path: Path, private: bool) -> bytes:
@@ -101,32 +97,38 @@ def _read(path: Path, private: bool) -> bytes:
     return data
 
 
-def load_gateway_private(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(_read(path, True), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} is not an Ed25519 private key (a gateway signing key)")
+_K = TypeVar("_K")
+
+
+def _load(path: Path, private: bool, kind: type[_K], what: str) -> _K:
+    data = _read(path, private)
+    try:
+        key = (
+            serialization.load_pem_private_key(data, password=None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
+    except ValueError:
+        raise KeyFileError(f"{path} is not a PEM key file; expected {what}") from None
+    if not isinstance(key, kind):
+        raise KeyFileError(f"{path} holds another kind of key; expected {what}")
     return key
+
+
+def load_gateway_private(path: Path) -> Ed25519PrivateKey:
+    return _load(path, True, Ed25519PrivateKey, "an Ed25519 private key (a gateway's gateway.key)")
 
 
 def load_gateway_public(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(_read(path, False))
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path} is not an Ed25519 public key (a gateway's gateway.pub)")
-    return key
+    return _load(path, False, Ed25519PublicKey, "an Ed25519 public key (a gateway's gateway.pub)")
 
 
 def load_cloud_private(path: Path) -> X25519PrivateKey:
-    key = serialization.load_pem_private_key(_read(path, True), password=None)
-    if not isinstance(key, X25519PrivateKey):
-        raise KeyFileError(f"{path} is not an X25519 private key (the cloud's cloud.key)")
-    return key
+    return _load(path, True, X25519PrivateKey, "an X25519 private key (the cloud's cloud.key)")
 
 
 def load_cloud_public(path: Path) -> X25519PublicKey:
-    key = serialization.load_pem_public_key(_read(path, False))
-    if not isinstance(key, X25519PublicKey):
-        raise KeyFileError(f"{path} is not an X25519 public key (the cloud's cloud.pub)")
-    return key
+    return _load(path, False, X25519PublicKey, "an X25519 public key (the cloud's cloud.pub)")
 
 
 def enrol_gateway(registry: Path, gateway_id: str, public_key_path: Path) -> None:
