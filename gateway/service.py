@@ -171,7 +171,7 @@ class Gateway:
         self.stats.read_errors[meter_id] = self.stats.read_errors.get(meter_id, 0) + 1
         if meter_id not in self._failing:
             self._failing.add(meter_id)
-            log.error("meter %s: %s (further failures logged when it answers again)", meter_id, err)
+            log.error("%s (logged once; next message when meter %s answers again)", err, meter_id)
 
     def _on_ack(self, msg: Message) -> None:
         try:

@@ -39,9 +39,9 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from fractions import Fraction
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from pathlib import Path
