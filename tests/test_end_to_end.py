@@ -143,3 +143,52 @@ def test_cloud_restart_loses_and_duplicates_nothing(rig: Rig) -> None:
         assert rig.stored(meter) == expected_intervals(meter), meter
     assert rig.cloud.ledger.accepted_count("gw-e2e") == QUARTERS
     assert rig.cloud.ledger.rejection_counts() == {}
+
+
+def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Forged, replayed and malformed messages, published to the real broker next to a real gateway's batches."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from quartier import batch, envelope
+    from quartier.keys import load_cloud_public, load_gateway_private
+    from quartier.mqtt import MqttLink, batch_topic
+
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    try:
+        rig.run_until(T0 + 2 * 900)
+        assert rig.gateway.drain(timeout_s=30)
+        gateway_key = load_gateway_private(rig.gateway.config.signing_key)  # as if stolen
+        cloud_pub = load_cloud_public(rig.gateway.config.cloud_public_key)
+        forged_key = Ed25519PrivateKey.generate()
+        bogus = [Interval("cp1", T0, 999_999, 0, 999_999, Quality.MEASURED)]
+
+        def seal(seq: int, key: object, gw: str = "gw-e2e") -> bytes:
+            return envelope.seal(batch.encode(gw, seq, bogus), gateway_id=gw, seq=seq, created_ms=0,
+                                 signing_key=key, cloud_public_key=cloud_pub)
+
+        # Batch 1 is stored; the same seq with other content, even properly signed, is a replay.
+        replay_with_other_content = seal(1, gateway_key)
+        attacker = MqttLink("attacker", "127.0.0.1", mosquitto.port, clean_start=True)
+        attacker.start()
+        assert attacker.wait_connected(10)
+        sent = {
+            "malformed": (batch_topic("gw-e2e"), b"\x00\x01 not an envelope"),
+            "unknown-key": (batch_topic("gw-e2e"), seal(3, forged_key)),
+            "unknown-gateway": (batch_topic("gw-ghost"), seal(1, forged_key, "gw-ghost")),
+            "topic-mismatch": (batch_topic("gw-ghost"), seal(3, gateway_key)),
+            "replay": (batch_topic("gw-e2e"), replay_with_other_content),
+        }
+        for topic, data in sent.values():
+            assert attacker.publish(topic, data, qos=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(rig.cloud.ledger.rejection_counts().values()) < len(sent):
+            time.sleep(0.05)
+        attacker.stop()
+        assert rig.cloud.ledger.rejection_counts() == {reason: 1 for reason in sent}
+        # The gateway's real data is untouched and it still works.
+        rig.run_until(T0 + 3 * 900)
+        assert rig.gateway.drain(timeout_s=30)
+        assert rig.stored("cp1") == expected_intervals("cp1", 3)
+        assert rig.gateway.outbox.counts()["rejected_batches"] == 0
+    finally:
+        rig.close()
