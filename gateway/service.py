@@ -180,8 +180,8 @@ class Gateway:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring malformed acknowledgement on %s: %r", msg.topic, msg.payload[:100])
             return
-        with self._lock:
-            self._in_flight.pop(seq, None)
+        # Leave the outbox first, then forget the in-flight mark: the other way round,
+        # publish_due could see the batch pending and not in flight, and send it again.
         if status in ("stored", "duplicate"):
             if self.outbox.acknowledge(seq):
                 self.stats.acks += 1
@@ -190,3 +190,5 @@ class Gateway:
             reason = str(doc.get("reason", "unspecified"))
             log.error("cloud rejected batch %d: %s; kept in the outbox for inspection", seq, reason)
             self.outbox.reject(seq, reason)
+        with self._lock:
+            self._in_flight.pop(seq, None)
