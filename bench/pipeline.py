@@ -35,15 +35,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +65,7 @@ from quartier import batch, envelope  # noqa: E402
 from quartier.broker import Mosquitto, free_port  # noqa: E402
 from quartier.clock import ManualClock  # noqa: E402
 from quartier.config import CloudConfig, GatewayConfig  # noqa: E402
+from quartier.influxd import Influxd  # noqa: E402
 from quartier.provision import provision_site  # noqa: E402
 from quartier.series import Interval, Quality  # noqa: E402
 from simulators.site import build_simulators  # noqa: E402
@@ -164,52 +161,17 @@ def bench_sqlite(tmp: Path) -> Row:
                "sqlite3 executemany, bare WAL table", STORE_ROWS / t_raw)
 
 
-def _pinged(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=1) as r:
-            return r.status == 204
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def influxd(tmp: Path) -> Iterator[str | None]:
-    """Start ``influxd`` on free loopback ports (as tests/fixtures_influx.py does); yields its URL or None."""
-    binary = shutil.which("influxd")
-    if binary is None:
+    """A throw-away ``influxd`` (quartier.influxd, as the tests use); yields its URL, or None if absent."""
+    if not Influxd.available():
         yield None
         return
-    root = tmp / "influxd"
-    root.mkdir()
-    http_port, rpc_port = free_port(), free_port()
-    while rpc_port == http_port:
-        rpc_port = free_port()
-    conf = root / "influxdb.conf"
-    conf.write_text(
-        f'reporting-disabled = true\nreporting-enabled = false\nbind-address = "127.0.0.1:{rpc_port}"\n'
-        f'[meta]\n  dir = "{root}/meta"\n'
-        f'[data]\n  dir = "{root}/data"\n  wal-dir = "{root}/wal"\n  query-log-enabled = false\n'
-        "[monitor]\n  store-enabled = false\n"
-        f'[http]\n  bind-address = "127.0.0.1:{http_port}"\n  log-enabled = false\n'
-        "[logging]\n  suppress-logo = true\n  level = \"warn\"\n"
-    )
-    url = f"http://127.0.0.1:{http_port}"
-    with (root / "influxd.log").open("wb") as log:
-        proc = subprocess.Popen([binary, "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    server = Influxd(tmp / "influxd").start()
     try:
-        deadline = time.monotonic() + 20
-        while not _pinged(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"influxd did not start; see {root / 'influxd.log'}")
-            time.sleep(0.05)
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 def line_protocol(iv: Interval) -> str:
