@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,7 +60,7 @@ class Cloud:
             manual_ack=True,
             keepalive_s=config.mqtt.keepalive_s,
         )
-        self.on_outcome: list = []
+        self.on_outcome: list[Callable[[Outcome], None]] = []
 
     def start(self) -> None:
         self.mqtt.start()

@@ -9,12 +9,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from quartier.clock import Clock, ScaledClock, SystemClock
 from quartier.errors import QuartierError
 from quartier.series import parse_utc
 
 
-def _clock(args: argparse.Namespace):  # -> Clock
-    from quartier.clock import ScaledClock, SystemClock
+def _clock(args: argparse.Namespace) -> Clock:
 
     if args.start is None and args.speed == 1.0:
         return SystemClock()
@@ -28,7 +28,7 @@ def _add_clock_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulated time (for simulators and tests; leave out in the field)")
     g.add_argument("--start", help="simulated UTC start time, e.g. 2026-01-19T00:00:00Z")
     g.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    g.add_argument("--origin", type=float, help="real time.time() at which --start applies (share it between processes)")
+    g.add_argument("--origin", type=float, help="real time.time() at which --start applies (same in every process)")
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
