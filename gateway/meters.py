@@ -8,7 +8,7 @@ configuration names the driver, the model, the bus and the unit id.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from quartier.registry import Factory, Registry
@@ -24,12 +24,24 @@ class Reading:
         export_wh: cumulative active energy exported, if the meter has it. [Wh]
         power_w: instantaneous total active power, if the meter has it;
             positive when importing. [W]
+        values: every other quantity the meter offers, by the register-map
+            name of the quantity (``power_l1``, ``voltage_l2``, ``current_l3``,
+            ``frequency``...), in canonical units. [W, V, A, Hz, Wh]
+        indexes_wh: cumulative import index of each tariff period when the
+            meter keeps one per period (a Linky's ``HCHC``/``HCHP``,
+            ``EASF01``...); their sum is ``import_wh`` unless the meter
+            also gives a total. [Wh]
+        tariff_period: the tariff period the meter says is running now
+            (``HC``, ``HP``, ``BLEU HP``...), if it says.
     """
 
     t: float
     import_wh: int
     export_wh: int | None = None
     power_w: float | None = None
+    values: Mapping[str, float] = field(default_factory=dict)
+    indexes_wh: Mapping[str, int] = field(default_factory=dict)
+    tariff_period: str | None = None
 
 
 class Meter(Protocol):
