@@ -1,7 +1,7 @@
 """The series store interface and its registry of backends.
 
 A store keeps :class:`~quartier.series.Interval` rows keyed by
-(gateway id, meter id, interval start). Writing the same key again replaces
+(gateway id, meter id, direction, interval start). Writing the same key again replaces
 the row, so a replayed batch changes nothing: writes are idempotent.
 """
 
@@ -11,20 +11,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from quartier.registry import Factory, Registry
-from quartier.series import Interval
+from quartier.series import Direction, Interval
 
 
 class SeriesStore(Protocol):
     """Where the cloud keeps 15-minute intervals."""
 
     def write_intervals(self, gateway_id: str, intervals: Sequence[Interval]) -> None:
-        """Store ``intervals`` of ``gateway_id``; idempotent per (gateway, meter, start)."""
+        """Store ``intervals`` of ``gateway_id``; idempotent per (gateway, meter, direction, start)."""
         ...
 
     def read_intervals(
-        self, gateway_id: str, meter_id: str, start: int | None = None, end: int | None = None
+        self,
+        gateway_id: str,
+        meter_id: str,
+        start: int | None = None,
+        end: int | None = None,
+        direction: Direction = Direction.IMPORT,
     ) -> list[Interval]:
-        """Intervals of one meter with ``start <= interval.start < end``, oldest first. [s]"""
+        """Intervals of one meter and direction with ``start <= interval.start < end``, oldest first. [s]"""
         ...
 
     def meters(self) -> list[tuple[str, str]]:

@@ -7,7 +7,8 @@ credentials are v1-compatible auth (2.x: ``influx v1 auth create``; 3.x: a
 token as password). Those servers do not accept ``CREATE DATABASE`` or
 ``DELETE`` through the v1 API; see below for what that means.
 
-Schema: measurement ``energy_interval``; tags ``gateway``, ``meter``; fields
+Schema: measurement ``energy_interval``; tags ``gateway``, ``meter``,
+``direction`` (``import``/``export``); fields
 ``wh``, ``index_start_wh``, ``index_end_wh`` (integers [Wh]) and ``quality``
 (string); timestamp = interval start, written with precision ``s``. InfluxDB
 has no null, so an unknown energy or index is an absent field.
@@ -45,7 +46,7 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
-from quartier.series import Interval, Quality
+from quartier.series import Direction, Interval, Quality
 
 MEASUREMENT = "energy_interval"
 _INT_FIELDS = ("wh", "index_start_wh", "index_end_wh")
@@ -136,10 +137,13 @@ class InfluxStore:
         except _Errors as exc:
             raise self._error(operation, exc) from exc
 
-    def _where(self, gateway_id: str, meter_id: str, start: int | None, end: int | None) -> str:
+    def _where(
+        self, gateway_id: str, meter_id: str, direction: Direction, start: int | None, end: int | None
+    ) -> str:
         cond = (
             f"{quote_ident('gateway')} = {quote_literal(gateway_id)}"
             f" AND {quote_ident('meter')} = {quote_literal(meter_id)}"
+            f" AND {quote_ident('direction')} = {quote_literal(Direction(direction).value)}"
         )
         if start is not None:
             cond += f" AND time >= {int(start)}s"
@@ -147,18 +151,26 @@ class InfluxStore:
             cond += f" AND time < {int(end)}s"
         return cond
 
-    def _select(self, gateway_id: str, meter_id: str, start: int | None, end: int | None) -> list[Interval]:
+    def _select(
+        self, gateway_id: str, meter_id: str, direction: Direction, start: int | None, end: int | None
+    ) -> list[Interval]:
         columns = ", ".join(quote_ident(c) for c in (*_INT_FIELDS, "quality"))
         q = (
             f"SELECT {columns} FROM {quote_ident(MEASUREMENT)}"
-            f" WHERE {self._where(gateway_id, meter_id, start, end)} ORDER BY time ASC"
+            f" WHERE {self._where(gateway_id, meter_id, direction, start, end)} ORDER BY time ASC"
         )
-        operation = f"reading {gateway_id}/{meter_id}"
+        operation = f"reading {gateway_id}/{meter_id} ({Direction(direction).value})"
         result = self._query(q, operation)
         try:
             return [
                 Interval(
-                    meter_id, int(p["time"]), p["wh"], p["index_start_wh"], p["index_end_wh"], Quality(p["quality"])
+                    meter_id,
+                    int(p["time"]),
+                    p["wh"],
+                    p["index_start_wh"],
+                    p["index_end_wh"],
+                    Quality(p["quality"]),
+                    Direction(direction),
                 )
                 for p in result.get_points()
             ]
@@ -167,36 +179,38 @@ class InfluxStore:
 
     def _stale_point_deletes(self, gateway_id: str, batch: Sequence[Interval]) -> Iterator[str]:
         """DELETE statements for stored points holding a value that ``batch`` makes unknown."""
-        by_meter: dict[str, list[Interval]] = {}
+        by_series: dict[tuple[str, Direction], list[Interval]] = {}
         for iv in batch:
             if None in _int_fields(iv):
-                by_meter.setdefault(iv.meter_id, []).append(iv)
-        for meter_id, ivs in by_meter.items():
+                by_series.setdefault((iv.meter_id, iv.direction), []).append(iv)
+        for (meter_id, direction), ivs in by_series.items():
             starts = [iv.start for iv in ivs]
-            stored = {old.start: old for old in self._select(gateway_id, meter_id, min(starts), max(starts) + 1)}
+            stored = {
+                old.start: old for old in self._select(gateway_id, meter_id, direction, min(starts), max(starts) + 1)
+            }
             for iv in ivs:
                 old = stored.get(iv.start)
                 pairs = zip(_int_fields(iv), _int_fields(old)) if old is not None else ()
                 if any(new is None and prev is not None for new, prev in pairs):
                     yield (
                         f"DELETE FROM {quote_ident(MEASUREMENT)}"
-                        f" WHERE {self._where(gateway_id, meter_id, None, None)} AND time = {iv.start}s"
+                        f" WHERE {self._where(gateway_id, meter_id, direction, None, None)} AND time = {iv.start}s"
                     )
 
     def write_intervals(self, gateway_id: str, intervals: Sequence[Interval]) -> None:
-        """Write ``intervals``; idempotent per (gateway, meter, start), a later duplicate wins.
+        """Write ``intervals``; idempotent per (gateway, meter, direction, start), a later duplicate wins.
 
         Not atomic: a failure part-way may leave some points written; writing
         the batch again completes it.
         """
         _check_tag(gateway_id, "gateway id")
-        batch = list({(iv.meter_id, iv.start): iv for iv in intervals}.values())
+        batch = list({(iv.meter_id, iv.direction, iv.start): iv for iv in intervals}.values())
         for iv in batch:
             _check_tag(iv.meter_id, "meter id")
         points = [
             {
                 "measurement": MEASUREMENT,
-                "tags": {"gateway": gateway_id, "meter": iv.meter_id},
+                "tags": {"gateway": gateway_id, "meter": iv.meter_id, "direction": iv.direction.value},
                 "time": iv.start,
                 "fields": {
                     **{k: int(v) for k, v in zip(_INT_FIELDS, _int_fields(iv)) if v is not None},
@@ -217,15 +231,20 @@ class InfluxStore:
                 raise self._error(f"writing {len(points)} intervals of gateway {gateway_id!r}", exc) from exc
 
     def read_intervals(
-        self, gateway_id: str, meter_id: str, start: int | None = None, end: int | None = None
+        self,
+        gateway_id: str,
+        meter_id: str,
+        start: int | None = None,
+        end: int | None = None,
+        direction: Direction = Direction.IMPORT,
     ) -> list[Interval]:
-        """Intervals of one meter with ``start <= interval.start < end``, oldest first.
+        """Intervals of one meter and direction with ``start <= interval.start < end``, oldest first.
 
         ``start``/``end`` [s since epoch UTC]; None means unbounded. An unknown
         meter, or ``end <= start``, gives an empty list.
         """
         with self._lock:
-            return self._select(gateway_id, meter_id, start, end)
+            return self._select(gateway_id, meter_id, direction, start, end)
 
     def meters(self) -> list[tuple[str, str]]:
         """Every (gateway id, meter id) pair with at least one point, sorted."""

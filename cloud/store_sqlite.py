@@ -1,6 +1,6 @@
 """SQLite series store: one file, no server; the default backend.
 
-Rows live in one table keyed by (gateway id, meter id, interval start). The
+Rows live in one table keyed by (gateway id, meter id, direction, interval start). The
 database runs in WAL mode, so readers in other processes (backups, ad-hoc
 ``sqlite3`` sessions) do not block the cloud's writes. One connection is
 shared by all threads and guarded by a lock, because the cloud writes from the
@@ -21,26 +21,27 @@ from typing import Any
 
 from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
-from quartier.series import Interval, Quality
+from quartier.series import Direction, Interval, Quality
 from quartier.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intervals (
     gateway_id TEXT NOT NULL,
     meter_id TEXT NOT NULL,
+    direction TEXT NOT NULL,
     start INTEGER NOT NULL,
     energy_wh INTEGER NULL,
     index_start_wh INTEGER NULL,
     index_end_wh INTEGER NULL,
     quality TEXT NOT NULL,
-    PRIMARY KEY (gateway_id, meter_id, start)
+    PRIMARY KEY (gateway_id, meter_id, direction, start)
 )
 """
 
 _UPSERT = """
-INSERT INTO intervals (gateway_id, meter_id, start, energy_wh, index_start_wh, index_end_wh, quality)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (gateway_id, meter_id, start) DO UPDATE SET
+INSERT INTO intervals (gateway_id, meter_id, direction, start, energy_wh, index_start_wh, index_end_wh, quality)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (gateway_id, meter_id, direction, start) DO UPDATE SET
     energy_wh = excluded.energy_wh,
     index_start_wh = excluded.index_start_wh,
     index_end_wh = excluded.index_end_wh,
@@ -70,12 +71,21 @@ class SqliteStore:
     def write_intervals(self, gateway_id: str, intervals: Sequence[Interval]) -> None:
         """Upsert ``intervals`` in one transaction; all or nothing.
 
-        A row with the same (gateway, meter, start) is replaced, so writing
+        A row with the same (gateway, meter, direction, start) is replaced, so writing
         the same batch twice leaves the table unchanged. Within one batch, a
         later interval with the same key wins.
         """
         rows = [
-            (gateway_id, iv.meter_id, iv.start, iv.energy_wh, iv.index_start_wh, iv.index_end_wh, iv.quality.value)
+            (
+                gateway_id,
+                iv.meter_id,
+                iv.direction.value,
+                iv.start,
+                iv.energy_wh,
+                iv.index_start_wh,
+                iv.index_end_wh,
+                iv.quality.value,
+            )
             for iv in intervals
         ]
         with self._lock:
@@ -86,18 +96,23 @@ class SqliteStore:
                 raise StoreError(f"SQLite store {self.path}: writing {len(rows)} intervals failed: {exc}") from exc
 
     def read_intervals(
-        self, gateway_id: str, meter_id: str, start: int | None = None, end: int | None = None
+        self,
+        gateway_id: str,
+        meter_id: str,
+        start: int | None = None,
+        end: int | None = None,
+        direction: Direction = Direction.IMPORT,
     ) -> list[Interval]:
-        """Intervals of one meter with ``start <= interval.start < end``, oldest first.
+        """Intervals of one meter and direction with ``start <= interval.start < end``, oldest first.
 
         ``start``/``end`` [s since epoch UTC]; None means unbounded. An unknown
         meter, or ``end <= start``, gives an empty list.
         """
         sql = (
             "SELECT meter_id, start, energy_wh, index_start_wh, index_end_wh, quality FROM intervals"
-            " WHERE gateway_id = ? AND meter_id = ?"
+            " WHERE gateway_id = ? AND meter_id = ? AND direction = ?"
         )
-        params: list[Any] = [gateway_id, meter_id]
+        params: list[Any] = [gateway_id, meter_id, Direction(direction).value]
         if start is not None:
             sql += " AND start >= ?"
             params.append(start)
@@ -110,7 +125,8 @@ class SqliteStore:
                 rows = self._conn.execute(sql, params).fetchall()
             except (sqlite3.Error, OverflowError) as exc:
                 raise StoreError(f"SQLite store {self.path}: reading {gateway_id}/{meter_id} failed: {exc}") from exc
-        return [Interval(m, s, e, i0, i1, Quality(q)) for m, s, e, i0, i1, q in rows]
+        d = Direction(direction)
+        return [Interval(m, s, e, i0, i1, Quality(q), d) for m, s, e, i0, i1, q in rows]
 
     def meters(self) -> list[tuple[str, str]]:
         """Every (gateway id, meter id) pair with at least one interval, sorted."""

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from quartier.series import INTERVAL_S, Interval, Quality, ceil_quarter, floor_quarter, worst_quality
+from quartier.series import INTERVAL_S, Direction, Interval, Quality, ceil_quarter, floor_quarter, worst_quality
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,18 @@ class IntervalBuilder:
         max_gap_s: longest gap between two readings across which a boundary is
             interpolated; beyond it the boundary is ``missing``. [s]
         state: a previous :meth:`state` to resume from after a restart.
+        direction: which index this builder follows, copied into every interval.
     """
 
-    def __init__(self, meter_id: str, max_gap_s: float = 1800, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        meter_id: str,
+        max_gap_s: float = 1800,
+        state: dict[str, Any] | None = None,
+        direction: Direction = Direction.IMPORT,
+    ) -> None:
         self.meter_id = meter_id
+        self.direction = direction
         self.max_gap_s = max_gap_s
         self.last_t: float | None = None
         self.last_index: int | None = None
@@ -107,4 +115,4 @@ class IntervalBuilder:
                 energy, quality = None, Quality.MISSING
         else:
             quality = Quality.MISSING
-        return [Interval(self.meter_id, prev.t, energy, prev.index_wh, b.index_wh, quality)]
+        return [Interval(self.meter_id, prev.t, energy, prev.index_wh, b.index_wh, quality, self.direction)]

@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gateway.intervals import IntervalBuilder
-from gateway.meters import Meter, open_meter
+from gateway.meters import Meter, Reading, open_meter
 from gateway.outbox import Outbox
 from quartier import batch, envelope
 from quartier.clock import Clock
@@ -24,7 +25,7 @@ from quartier.config import GatewayConfig
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
 from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic
-from quartier.series import Interval
+from quartier.series import Direction, Interval
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,13 @@ class Gateway:
             pool = BusPool()  # meters on one Modbus endpoint share one bus
             meters = [open_meter({**m, "_pool": pool}, str(config.path)) for m in config.meters]
         self.meters = list(meters)
-        states = self.outbox.meter_states()
-        self.builders = {
-            m.meter_id: IntervalBuilder(m.meter_id, config.max_gap_s, states.get(m.meter_id)) for m in self.meters
-        }
+        self._states = self.outbox.meter_states()
+        self.builders: dict[tuple[str, Direction], IntervalBuilder] = {}
+        for m in self.meters:
+            self._builder(m.meter_id, Direction.IMPORT)
+        # Meters on different buses are read in parallel; the meters of one bus one after the other.
+        self._bus_groups = _group_by_bus(self.meters)
+        self._readers = ThreadPoolExecutor(max_workers=len(self._bus_groups), thread_name_prefix="gw-bus")
         self.stats = GatewayStats()
         self._in_flight: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -78,6 +82,7 @@ class Gateway:
 
     def close(self) -> None:
         self.mqtt.stop()
+        self._readers.shutdown(wait=True)
         for m in self.meters:
             m.close()
         self.outbox.close()
@@ -87,18 +92,19 @@ class Gateway:
         t = self.clock.now()
         self.stats.polls += 1
         new: list[Interval] = []
-        for meter in self.meters:
-            try:
-                # Stamp each reading with its own time: a slow bus must not skew the next meter.
-                reading = meter.read(self.clock.now())
-            except MeterError as e:
-                self._meter_failed(meter.meter_id, e)
-                continue
-            if meter.meter_id in self._failing:
-                self._failing.discard(meter.meter_id)
-                log.info("meter %s answers again", meter.meter_id)
-            new.extend(self.builders[meter.meter_id].add(reading.t, reading.import_wh))
-        states = {mid: b.state() for mid, b in self.builders.items()}
+        results = self._readers.map(self._read_bus, self._bus_groups)
+        for group, readings in zip(self._bus_groups, results):
+            for meter, reading in zip(group, readings):
+                if isinstance(reading, MeterError):
+                    self._meter_failed(meter.meter_id, reading)
+                    continue
+                if meter.meter_id in self._failing:
+                    self._failing.discard(meter.meter_id)
+                    log.info("meter %s answers again", meter.meter_id)
+                new.extend(self._builder(meter.meter_id, Direction.IMPORT).add(reading.t, reading.import_wh))
+                if reading.export_wh is not None:
+                    new.extend(self._builder(meter.meter_id, Direction.EXPORT).add(reading.t, reading.export_wh))
+        states = {_state_key(mid, d): b.state() for (mid, d), b in self.builders.items()}
         if new:
             created_ms = int(t * 1000)
 
@@ -121,6 +127,26 @@ class Gateway:
             self.outbox.commit(states)
         self.publish_due()
         return new
+
+    def _read_bus(self, meters: list[Meter]) -> list[Reading | MeterError]:
+        """Read the meters of one bus in turn; a failure is returned, not raised."""
+        out: list[Reading | MeterError] = []
+        for meter in meters:
+            try:
+                # Stamp each reading with its own time: a slow bus must not skew the next meter.
+                out.append(meter.read(self.clock.now()))
+            except MeterError as e:
+                out.append(e)
+        return out
+
+    def _builder(self, meter_id: str, direction: Direction) -> IntervalBuilder:
+        """The interval builder of one meter's index, created (and resumed from the outbox) on first use."""
+        builder = self.builders.get((meter_id, direction))
+        if builder is None:
+            state = self._states.get(_state_key(meter_id, direction))
+            builder = IntervalBuilder(meter_id, self.config.max_gap_s, state, direction)
+            self.builders[meter_id, direction] = builder
+        return builder
 
     def publish_due(self) -> int:
         """Publish pending batches not in flight (or in flight for longer than resend_after_s)."""
@@ -192,3 +218,17 @@ class Gateway:
             self.outbox.reject(seq, reason)
         with self._lock:
             self._in_flight.pop(seq, None)
+
+
+def _state_key(meter_id: str, direction: Direction) -> str:
+    """Key of a builder's state in the outbox: ``import/cp1``, ``export/cp1``."""
+    return f"{direction.value}/{meter_id}"
+
+
+def _group_by_bus(meters: Sequence[Meter]) -> list[list[Meter]]:
+    """The meters grouped by the bus they share (a meter without a ``bus`` attribute is alone), in order."""
+    groups: dict[int, list[Meter]] = {}
+    for meter in meters:
+        bus = getattr(meter, "bus", None)
+        groups.setdefault(id(bus) if bus is not None else id(meter), []).append(meter)
+    return list(groups.values())

@@ -31,6 +31,19 @@ class Quality(str, enum.Enum):
     MISSING = "missing"
 
 
+class Direction(str, enum.Enum):
+    """Which cumulative index an interval comes from.
+
+    ``import``: energy taken from the grid by the metered point (consumption,
+    a charge point's delivered energy). ``export``: energy the point gave to
+    the grid (a producer's injection). Both are positive numbers; a
+    bidirectional meter yields one series of each.
+    """
+
+    IMPORT = "import"
+    EXPORT = "export"
+
+
 _QUALITY_RANK = {Quality.MEASURED: 0, Quality.INTERPOLATED: 1, Quality.MISSING: 2}
 
 
@@ -47,9 +60,10 @@ class Interval:
         meter_id: the meter's id, unique within its gateway.
         start: interval start, UTC, a multiple of 900. [s since epoch]
         energy_wh: ``index_end_wh - index_start_wh``; None when missing. [Wh]
-        index_start_wh: cumulative import index at ``start``. [Wh]
-        index_end_wh: cumulative import index at ``start + 900``. [Wh]
+        index_start_wh: cumulative index (of ``direction``) at ``start``. [Wh]
+        index_end_wh: cumulative index at ``start + 900``. [Wh]
         quality: see :class:`Quality`.
+        direction: import or export index, see :class:`Direction`.
     """
 
     meter_id: str
@@ -58,6 +72,7 @@ class Interval:
     index_start_wh: int | None
     index_end_wh: int | None
     quality: Quality
+    direction: Direction = Direction.IMPORT
 
     def __post_init__(self) -> None:
         if self.start % INTERVAL_S:
@@ -72,6 +87,7 @@ class Interval:
             "index_start_wh": self.index_start_wh,
             "index_end_wh": self.index_end_wh,
             "quality": self.quality.value,
+            "direction": self.direction.value,
         }
 
     @classmethod
@@ -98,6 +114,7 @@ class Interval:
             index_start_wh=opt_int("index_start_wh"),
             index_end_wh=opt_int("index_end_wh"),
             quality=Quality(d["quality"]),
+            direction=Direction(d.get("direction", Direction.IMPORT.value)),
         )
 
 

@@ -11,6 +11,8 @@
     initial_index_wh = 5000000
     epoch = "2026-01-19T00:00:00Z"
     profile = [{at = "00:00", power_w = 0}, {at = "08:00", power_w = 7400}]
+    # optional: a bidirectional meter's export (injection) index, same epoch
+    export = {initial_index_wh = 0, profile = [{at = "00:00", power_w = 0}, {at = "11:00", power_w = 3000}]}
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def build_simulators(
         port = t.int("port", 0, 0, 65535)
         unit = t.int("unit", 1, 1, 247)
         profile = LoadProfile.from_config({k: m[k] for k in _PROFILE_KEYS if k in m}, path, t.prefix)
+        export = None
+        if "export" in m:
+            e = t.table("export")
+            export = LoadProfile.from_config({"epoch": m.get("epoch"), **e.raw()}, path, e.prefix)
         t.accept(*_PROFILE_KEYS)
         t.done()
         sims = by_endpoint.setdefault((host, port), [])
@@ -50,7 +56,7 @@ def build_simulators(
             raise ConfigError(path, f"meters[{n}].port", "give a port when several meters share a server")
         if any(s.unit == unit for s in sims):
             raise ConfigError(path, f"meters[{n}].unit", f"unit {unit} is used twice on {host}:{port}")
-        sims.append(SimulatedMeter(load_model(model), profile, clock, unit=unit))
+        sims.append(SimulatedMeter(load_model(model), profile, clock, unit=unit, export_profile=export))
     return [ModbusTcpSimulator(sims, host=h, port=p) for (h, p), sims in by_endpoint.items()]
 
 

@@ -21,7 +21,7 @@ from quartier.broker import Mosquitto
 from quartier.clock import ManualClock
 from quartier.config import CloudConfig, GatewayConfig
 from quartier.provision import provision_site
-from quartier.series import Interval, Quality
+from quartier.series import Direction, Interval, Quality
 from simulators.site import build_simulators
 
 T0 = 1_768_780_800  # 2026-01-19T00:00:00Z
@@ -31,12 +31,14 @@ EPOCH = "2026-01-19T00:00:00Z"
 # cp1: an AC charger at 7400 W all along: 7400 W x 900 s / 3600 = 1850 Wh per quarter-hour.
 # cp2: 0 W until 00:30, 11000 W until 01:15 (2750 Wh per quarter), then 3700 W (925 Wh).
 # cp3: 22000 W until 00:20, then 0 W: 5500 Wh, then 22000 x 300 / 3600 = 1833.3 -> index floor 1833 Wh.
+# cp2 is bidirectional (vehicle-to-grid): it also exports 2000 W from 01:00, 500 Wh per quarter-hour.
 SITE = [
     {"id": "cp1", "model": "sdm630", "unit": 1, "initial_index_wh": 5_000_000, "epoch": EPOCH,
      "profile": [{"at": "00:00", "power_w": 7400}]},
     {"id": "cp2", "model": "sdm630", "unit": 1, "initial_index_wh": 12_345_678, "epoch": EPOCH,
      "profile": [{"at": "00:00", "power_w": 0}, {"at": "00:30", "power_w": 11000},
-                 {"at": "01:15", "power_w": 3700}]},
+                 {"at": "01:15", "power_w": 3700}],
+     "export": {"initial_index_wh": 4321, "profile": [{"at": "00:00", "power_w": 0}, {"at": "01:00", "power_w": 2000}]}},
     {"id": "cp3", "model": "sdm630", "unit": 2, "initial_index_wh": 0, "epoch": EPOCH,
      "profile": [{"at": "00:00", "power_w": 22000}, {"at": "00:20", "power_w": 0}]},
 ]
@@ -46,12 +48,18 @@ EXPECTED_WH = {
     "cp3": [5500, 1833, 0, 0, 0, 0, 0, 0],
 }
 INITIAL = {"cp1": 5_000_000, "cp2": 12_345_678, "cp3": 0}
+EXPECTED_EXPORT_WH = {"cp1": [0] * 8, "cp2": [0, 0, 0, 0, 500, 500, 500, 500], "cp3": [0] * 8}
+INITIAL_EXPORT = {"cp1": 0, "cp2": 4321, "cp3": 0}
 
 
-def expected_intervals(meter: str, quarters: int = QUARTERS) -> list[Interval]:
-    out, index = [], INITIAL[meter]
-    for q, wh in enumerate(EXPECTED_WH[meter][:quarters]):
-        out.append(Interval(meter, T0 + 900 * q, wh, index, index + wh, Quality.MEASURED))
+def expected_intervals(meter: str, quarters: int = QUARTERS, direction: Direction = Direction.IMPORT) -> list[Interval]:
+    if direction == Direction.IMPORT:
+        energies, index = EXPECTED_WH[meter], INITIAL[meter]
+    else:
+        energies, index = EXPECTED_EXPORT_WH[meter], INITIAL_EXPORT[meter]
+    out = []
+    for q, wh in enumerate(energies[:quarters]):
+        out.append(Interval(meter, T0 + 900 * q, wh, index, index + wh, Quality.MEASURED, direction))
         index += wh
     return out
 
@@ -94,13 +102,13 @@ class Rig:
         for s in self.sims:
             s.stop()
 
-    def stored(self, meter: str) -> list[Interval]:
+    def stored(self, meter: str, direction: Direction = Direction.IMPORT) -> list[Interval]:
         store = open_store(
             {**self.cloud_config.store, "path": str(self.cloud_config.state_dir / "series.sqlite")}
             if self.cloud_config.store.get("backend", "sqlite") == "sqlite" else self.cloud_config.store
         )
         try:
-            return store.read_intervals("gw-e2e", meter)
+            return store.read_intervals("gw-e2e", meter, direction=direction)
         finally:
             store.close()
 
@@ -124,6 +132,8 @@ def test_every_interval_arrives_with_its_exact_energy(rig: Rig) -> None:
     elapsed = time.monotonic() - started
     for meter in ("cp1", "cp2", "cp3"):
         assert rig.stored(meter) == expected_intervals(meter), meter
+        export = expected_intervals(meter, direction=Direction.EXPORT)
+        assert rig.stored(meter, Direction.EXPORT) == export, meter
     assert rig.gateway.stats.read_errors == {}
     assert rig.cloud.ingestor.counts["stored"] == rig.gateway.stats.batches_sealed == QUARTERS
     print(f"\n{3 * QUARTERS} intervals end to end in {elapsed:.2f} s")

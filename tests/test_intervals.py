@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,3 +86,21 @@ def test_energy_is_conserved_across_contiguous_intervals(steps: list[tuple[int, 
         assert sum(i.energy_wh or 0 for i in out) == out[-1].index_end_wh - out[0].index_start_wh
         assert [i.start for i in out] == list(range(T0, T0 + 900 * len(out), 900))
         assert all(i.energy_wh is not None and i.energy_wh >= 0 for i in out)
+
+
+def test_export_builder_stamps_its_direction_and_payload_keeps_it() -> None:
+    from quartier import batch
+    from quartier.errors import EnvelopeError
+    from quartier.series import Direction
+
+    b = IntervalBuilder("pv1", direction=Direction.EXPORT)
+    b.add(T0, 4321)
+    (out,) = b.add(T0 + 900, 4821)
+    assert out == Interval("pv1", T0, 500, 4321, 4821, Quality.MEASURED, Direction.EXPORT)
+    assert batch.decode(batch.encode("gw", 1, [out]), "gw", 1) == [out]
+    # A payload from before the field existed means import; an unknown direction is refused with its place.
+    legacy = b'{"v":1,"gateway":"gw","seq":1,"intervals":[{"meter":"m","start":0,"wh":1,' \
+        b'"index_start_wh":0,"index_end_wh":1,"quality":"measured"}]}'
+    assert batch.decode(legacy, "gw", 1)[0].direction == Direction.IMPORT
+    with pytest.raises(EnvelopeError, match=r"intervals\[0\].*'sideways'"):
+        batch.decode(legacy.replace(b'"measured"', b'"measured","direction":"sideways"'), "gw", 1)

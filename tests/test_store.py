@@ -13,7 +13,7 @@ from influxdb import InfluxDBClient
 from cloud.store import SeriesStore, open_store
 from cloud.store_influx import InfluxStore
 from quartier.errors import ConfigError, StoreError
-from quartier.series import INTERVAL_S, Interval, Quality, parse_utc
+from quartier.series import INTERVAL_S, Direction, Interval, Quality, parse_utc
 from tests.conftest import free_port
 
 T0 = parse_utc("2026-01-19T00:00:00Z")
@@ -186,3 +186,19 @@ def test_influx_rejects_unstorable_ids(influxdb_url: str, influx_database: str) 
     with pytest.raises(StoreError, match="backslash"):
         store.write_intervals("gw-a", [iv("a\\b", 0, 1, 2, 3)])
     assert store.meters() == []
+
+
+def test_import_and_export_of_one_meter_are_separate_series(backend: Backend) -> None:
+    s = backend.store
+    imported = iv("cp1", 0, 1850, 5_000_000, 5_001_850)
+    exported = Interval("cp1", T0, 500, 4321, 4821, M, Direction.EXPORT)
+    s.write_intervals("gw-1", [imported, exported])
+    s.write_intervals("gw-1", [exported])  # idempotent per direction too
+    assert s.read_intervals("gw-1", "cp1") == [imported]
+    assert s.read_intervals("gw-1", "cp1", direction=Direction.EXPORT) == [exported]
+    assert s.meters() == [("gw-1", "cp1")]
+    assert backend.row_count() == 2
+    missing = Interval("cp1", T0, None, 4321, None, X, Direction.EXPORT)
+    s.write_intervals("gw-1", [missing])  # a known export becoming unknown leaves the import alone
+    assert s.read_intervals("gw-1", "cp1", direction=Direction.EXPORT) == [missing]
+    assert s.read_intervals("gw-1", "cp1") == [imported]
