@@ -44,7 +44,7 @@ def reg(
     byte_order: str = "big",
     scale: float = 1.0,
 ) -> Register:
-    counts = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4}
+    counts = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
     return Register(
         quantity=quantity,
         address=0,
