@@ -6,6 +6,11 @@ values are computed when a request arrives, from the clock and the profile,
 so a gateway polling with a :class:`quartier.clock.ManualClock` sees exactly
 the index the profile gives for that instant.
 
+A model's ``[identify]`` register is served with its first accepted value,
+so a bus scan can recognise the model: at the meter's own unit id, or, when
+the map names another ``unit`` (an Alfen station answers at unit 200), by an
+extra device for that unit id (:meth:`SimulatedMeter.identify_device`).
+
 Like a real meter, the simulator answers ILLEGAL_ADDRESS for addresses that
 are not in the map (also inside a read that bridges a hole in the map) and
 ILLEGAL_FUNCTION for coil and discrete-input reads. A request to a unit id
@@ -15,18 +20,16 @@ Modbus TCP-to-RS485 gateway answers when no device on its line replies.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from collections.abc import Callable
-from types import TracebackType
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
 from quartier.clock import Clock
-from quartier.registermap import MeterModel, encode
+from quartier.registermap import Identify, MeterModel, encode
+from simulators.modbus_server import ServerThread, check_units, meter_devices
 from simulators.profile import LoadProfile
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,6 @@ log = logging.getLogger(__name__)
 VOLTAGE_V = 230.0
 #: Supply frequency the simulated meters report. [Hz]
 FREQUENCY_HZ = 50.0
-_START_TIMEOUT_S = 10.0
-_STOP_TIMEOUT_S = 5.0
 
 Producer = Callable[[float, float, float], float]
 """f(import index [Wh], export index [Wh], net power [W]) -> a quantity in its canonical unit."""
@@ -61,6 +62,7 @@ class SimulatedMeter:
     ``total_energy`` = import + export [Wh]; ``power`` = import power - export
     power [W]; ``power_l1..3`` = power / 3 [W]; ``current_l1..3`` =
     abs(power) / 3 / 230 V [A]; ``voltage_l1..3`` = 230 [V]; ``frequency`` = 50 [Hz].
+    The model's identification register, if any, holds its first accepted value.
 
     Args:
         model: the register map to serve.
@@ -107,7 +109,11 @@ class SimulatedMeter:
         return {quantity: _PRODUCERS[quantity](imported, exported, power) for quantity in self.model.registers}
 
     def device(self) -> SimDevice:
-        """The pymodbus device serving this meter's registers (separate holding and input tables)."""
+        """The pymodbus device serving this meter's registers (separate holding and input tables).
+
+        The model's identification register is part of it when it is read at
+        the meter's own unit id (see :meth:`identify_device` for the others).
+        """
         tables: dict[int, list[SimData]] = {3: [], 4: []}
         for register in self.model.registers.values():
             tables[register.function].append(
@@ -118,13 +124,26 @@ class SimulatedMeter:
                     readonly=True,
                 )
             )
-        # pymodbus needs at least one entry per table: an invalid register answers ILLEGAL_ADDRESS.
-        holding = tables[3] or [SimData(address=0, datatype=DataType.INVALID)]
-        inputs = tables[4] or [SimData(address=0, datatype=DataType.INVALID)]
-        # Bit tables must hold BITS entries; reads of them are refused by _action.
-        coils = [SimData(address=0, values=False, datatype=DataType.BITS)]
-        discrete = [SimData(address=0, values=False, datatype=DataType.BITS)]
-        return SimDevice(id=self.unit, simdata=(coils, discrete, holding, inputs), action=self._action)
+        identify = self.model.identify
+        if identify is not None and identify.unit in (None, self.unit):
+            tables[identify.function].append(_identify_data(identify))
+        return _device(self.unit, tables, self._action)
+
+    def identify_device(self) -> SimDevice | None:
+        """A device answering at the model's identification unit id, or None if there is none to add.
+
+        None when the model has no ``[identify]`` or reads it at the meter's own
+        unit id (then :meth:`device` serves it). A server adds this device
+        unless a meter or another identification device already has that
+        unit id (two sockets of one station share their station's identity).
+        """
+        identify = self.model.identify
+        if identify is None or identify.unit in (None, self.unit):
+            return None
+        assert identify.unit is not None
+        tables: dict[int, list[SimData]] = {3: [], 4: []}
+        tables[identify.function].append(_identify_data(identify))
+        return _device(identify.unit, tables, _refuse_bits)
 
     async def _action(
         self,
@@ -156,6 +175,34 @@ class SimulatedMeter:
         return f"SimulatedMeter(model={self.model.name!r}, unit={self.unit}, profile={self.profile!r})"
 
 
+def _identify_data(identify: Identify) -> SimData:
+    """The identification registers, holding the first accepted value (constant, so no action writes them)."""
+    return SimData(address=identify.address, values=identify.encode(), datatype=DataType.REGISTERS, readonly=True)
+
+
+def _device(unit: int, tables: dict[int, list[SimData]], action: SimAction) -> SimDevice:
+    """A device with the given holding (3) and input (4) tables and empty bit tables."""
+    # pymodbus needs at least one entry per table: an invalid register answers ILLEGAL_ADDRESS.
+    holding = tables[3] or [SimData(address=0, datatype=DataType.INVALID)]
+    inputs = tables[4] or [SimData(address=0, datatype=DataType.INVALID)]
+    # Bit tables must hold BITS entries; reads of them are refused by the action.
+    coils = [SimData(address=0, values=False, datatype=DataType.BITS)]
+    discrete = [SimData(address=0, values=False, datatype=DataType.BITS)]
+    return SimDevice(id=unit, simdata=(coils, discrete, holding, inputs), action=action)
+
+
+async def _refuse_bits(
+    function_code: int,
+    start_address: int,
+    address: int,
+    count: int,
+    current_registers: list[int],
+    set_values: list[int] | list[bool] | None,
+) -> ExcCodes | None:
+    """Action of an identification-only device: registers as stored, ILLEGAL_FUNCTION for bits."""
+    return None if function_code in (3, 4) else ExcCodes.ILLEGAL_FUNCTION
+
+
 async def _no_device(
     function_code: int,
     start_address: int,
@@ -168,13 +215,23 @@ async def _no_device(
 
 
 def _absent_units_device() -> SimDevice:
-    """Device id 0, which pymodbus uses for every unit id without a device of its own."""
+    """Device id 0, which pymodbus uses for every unit id without a device of its own; it answers 0x0B.
+
+    A server must have one: pymodbus 3.16 falls back to device 0 for an
+    unknown unit id and, without it, answers DEVICE_FAILURE (its lookup
+    fails with a KeyError, whatever ``ignore_missing_devices`` says). The RTU
+    simulator keeps it too and drops the answer, as a line without that
+    device stays silent.
+    """
     # Covers every address so the request reaches the action whatever it asks for.
     return SimDevice(id=0, simdata=[SimData(address=0, count=65536, datatype=DataType.REGISTERS)], action=_no_device)
 
 
-class ModbusTcpSimulator:
+class ModbusTcpSimulator(ServerThread):
     """A Modbus TCP server, in a background thread, serving simulated meters by unit id.
+
+    Start and stop it with :meth:`start` and :meth:`stop`, or use it as a
+    context manager (:class:`simulators.modbus_server.ServerThread`).
 
     Args:
         meters: the meters, each with a distinct unit id.
@@ -185,22 +242,15 @@ class ModbusTcpSimulator:
         ValueError: no meters, or two meters with the same unit id.
     """
 
+    kind = "Modbus"
+
     def __init__(self, meters: list[SimulatedMeter], host: str = "127.0.0.1", port: int = 0) -> None:
-        if not meters:
-            raise ValueError("a simulator needs at least one meter")
-        units = [meter.unit for meter in meters]
-        duplicates = sorted({unit for unit in units if units.count(unit) > 1})
-        if duplicates:
-            raise ValueError(f"unit ids {duplicates} are used by more than one simulated meter")
+        check_units([meter.unit for meter in meters])
+        super().__init__()
         self.meters = list(meters)
         self.host = host
         self._requested_port = port
         self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
 
     @property
     def port(self) -> int:
@@ -220,73 +270,21 @@ class ModbusTcpSimulator:
         """``host:port`` of the running server."""
         return f"{self.host}:{self.port}"
 
-    def start(self) -> None:
-        """Start serving; returns once the server listens.
+    @property
+    def where(self) -> str:
+        """``host:port``, with the port asked for until the server listens."""
+        return f"{self.host}:{self._port or self._requested_port}"
 
-        Raises:
-            RuntimeError: already started, or the server could not listen
-                (address in use, ...) within 10 s.
-        """
-        if self._thread is not None:
-            raise RuntimeError("simulator already started")
-        self._ready.clear()
-        self._error = None
-        where = f"{self.host}:{self._requested_port}"
-        self._thread = threading.Thread(target=self._run, name=f"modbus-sim-{where}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_START_TIMEOUT_S):
-            raise RuntimeError(f"Modbus simulator on {where} did not start within {_START_TIMEOUT_S} s")
-        if self._error is not None:
-            self._thread.join(_STOP_TIMEOUT_S)
-            self._thread = None
-            raise RuntimeError(f"Modbus simulator cannot listen on {where}: {self._error}") from self._error
+    def _devices(self) -> list[SimDevice]:
+        return meter_devices(self.meters) + [_absent_units_device()]
 
-    def stop(self) -> None:
-        """Stop serving and close every client connection; does nothing when not running."""
-        thread, loop, stop_event = self._thread, self._loop, self._stop_event
-        if thread is None:
-            return
-        if loop is not None and stop_event is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(stop_event.set)
-            except RuntimeError:  # the loop closed in between
-                pass
-        thread.join(_STOP_TIMEOUT_S)
-        if thread.is_alive():
-            raise RuntimeError(f"Modbus simulator on {self.endpoint} did not stop within {_STOP_TIMEOUT_S} s")
-        self._thread = self._loop = self._stop_event = None
+    def _make_server(self, devices: list[SimDevice]) -> ModbusTcpServer:
+        return ModbusTcpServer(devices, address=(self.host, self._requested_port))
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported to start(), which waits for _ready
-            self._error = exc
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        devices = [meter.device() for meter in self.meters] + [_absent_units_device()]
-        server = ModbusTcpServer(devices, address=(self.host, self._requested_port))
-        await server.serve_forever(background=True)
+    def _listening(self, server: ModbusTcpServer) -> None:
         # For a TCP server, pymodbus keeps the asyncio.Server returned by loop.create_server in .transport.
-        self._port = int(server.transport.sockets[0].getsockname()[1])
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        self._ready.set()
-        try:
-            await self._stop_event.wait()
-        finally:
-            await server.shutdown()
-
-    def __enter__(self) -> ModbusTcpSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._port = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         units = [meter.unit for meter in self.meters]
-        return f"ModbusTcpSimulator({self.host}:{self._port or self._requested_port}, units={units})"
+        return f"ModbusTcpSimulator({self.where}, units={units})"
