@@ -116,6 +116,10 @@ TCP_UNITS = range(0, 256)
 #: Bytes received in one attempt after which the bus stops looking for its answer (the longest RTU frame is 256).
 _MAX_RECEIVED = 1024
 
+#: Exception codes a Modbus TCP gateway sends when the RS485 device behind it is unreachable
+#: (0x0A GATEWAY_PATH_UNAVAILABLE, 0x0B GATEWAY_TARGET_NO_RESPONSE): no answer, not an answer.
+_GATEWAY_CODES = frozenset({0x0A, 0x0B})
+
 Request = tuple[int, int, int]
 """``(function, address, count)`` of one read request."""
 BusKey = tuple[str, str] | tuple[str, str, int]
@@ -296,6 +300,12 @@ class ModbusTcpBus(ModbusBus):
                 if code is None:
                     self._client.close()
                     raise MeterError(f"{where}: error response {response}")
+                if code in _GATEWAY_CODES:
+                    # A TCP-to-RS485 gateway speaking for a device that did not answer it.
+                    raise NoAnswerError(
+                        f"{where}: the TCP gateway reports no answer from the device "
+                        f"(exception {code}, {_exception_name(code)}); check the unit id and the RS485 wiring"
+                    )
                 raise ModbusExceptionError(
                     f"{where}: exception response, code {code} ({_exception_name(code)})", code
                 )
@@ -889,6 +899,10 @@ class ModbusMeter:
             there. Without a pool the caller owns the bus and closes it.
         backoff_max_polls: most polls skipped between two attempts; 0
             disables the backoff. [polls, >= 0]
+        drop_refused: drop a register the device refuses (see above); False
+            makes such a read fail with the ILLEGAL_ADDRESS exception instead
+            (``quartier scan`` uses it: a device lacking registers of a map is
+            not that model).
 
     Raises:
         RegisterMapError: the model has no ``import_energy`` register.
@@ -903,6 +917,7 @@ class ModbusMeter:
         unit: int = 1,
         pool: BusPool | None = None,
         backoff_max_polls: int = BACKOFF_MAX_POLLS,
+        drop_refused: bool = True,
     ) -> None:
         if "import_energy" not in model.registers:
             raise RegisterMapError(f"model {model.name!r}: no import_energy register; a meter needs one to be read")
@@ -915,6 +930,7 @@ class ModbusMeter:
         self.model = model
         self.unit = unit
         self.backoff_max_polls = backoff_max_polls
+        self.drop_refused = drop_refused
         self._pool = pool
         self._registers: dict[str, Register] = dict(model.registers)
         self._max_gap: int | None = MAX_GAP  # None: one request per register
@@ -1037,7 +1053,7 @@ class ModbusMeter:
                 return True
         function, address, _ = refused
         dropped = [q for q, r in self._registers.items() if (r.function, r.address) == (function, address)]
-        if not dropped or "import_energy" in dropped:
+        if not dropped or "import_energy" in dropped or not self.drop_refused:
             return False
         for quantity in dropped:
             del self._registers[quantity]

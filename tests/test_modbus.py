@@ -199,13 +199,15 @@ def test_unknown_unit_gets_gateway_no_response(
 ) -> None:
     nobody = meter_on(pool, simulator, sdm630, unit=7, meter_id="ghost")
     started = time.monotonic()
-    with pytest.raises(ModbusExceptionError) as caught:
+    # Exception 0x0B is the TCP gateway saying the device is silent: no answer (backoff applies), not an answer.
+    with pytest.raises(NoAnswerError) as caught:
         nobody.read(clock.now())
     assert time.monotonic() - started < TIMEOUT_S
-    assert caught.value.code == 0x0B
     message = str(caught.value)
     assert "meter ghost" in message and f"127.0.0.1:{simulator.port} unit 7" in message
-    assert "GATEWAY_NO_RESPONSE" in message
+    assert "exception 11, GATEWAY_NO_RESPONSE" in message
+    with pytest.raises(MeterSkippedError):
+        nobody.read(clock.now())
     # The shared connection still serves the other meters.
     assert meter_on(pool, simulator, sdm630, unit=1).read(clock.now()).import_wh == 5_000_000
 
