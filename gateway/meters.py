@@ -75,7 +75,7 @@ def open_meter(options: Mapping[str, Any], config_path: str = "<config>") -> Met
 
     The table's ``driver`` key (default ``modbus``) picks the driver.
     """
-    from gateway import modbus  # noqa: F401  (registers the modbus driver)
+    from gateway import modbus, tic_reader  # noqa: F401  (register the modbus and tic drivers)
 
     return DRIVERS.create(
         options.get("driver", "modbus"), options, config_path, f"meters[{options.get('id', '?')}].driver"

@@ -1,0 +1,667 @@
+"""The TIC meter driver: a Linky's (or older electronic meter's) tele-information read on a serial port.
+
+A background thread owns the port (pyserial, 7E1), assembles frames with
+:class:`gateway.tic.FrameAssembler` and keeps the latest *complete* frame
+(every group valid) with the monotonic time it was received. A frame with a
+dropped group is never used for a reading: in historic mode the import is
+the sum of the indexes, and a missing index would make it wrong.
+
+:meth:`TicMeter.read` turns that frame into a :class:`gateway.meters.Reading`
+or raises :class:`quartier.errors.MeterError` saying what is wrong (no frame
+yet, stale frame, another meter on the line, the port's error).
+
+Speed and mode detection (``mode = "auto"``): listen at 9600 bit/s
+(standard) then 1200 bit/s (historic), each for a bounded time, and keep the
+speed at which groups with valid checksums arrive (:func:`gateway.tic.detect_mode`);
+start over when no valid frame has arrived for ``redetect_after_s``. A
+vanished or unopenable port is reopened with an exponential backoff and
+logged once until it works again; the thread survives any line data.
+
+Importing this module registers the ``tic`` driver; its ``[[meters]]`` table
+holds ``id``, ``device`` (serial port path), ``mode`` (``auto`` default,
+``historic`` or ``standard``), ``timeout_s`` (the oldest frame a reading may
+come from, default 10 s) and optionally ``adco`` or ``adsc`` (the meter's
+12-digit address, checked against the frames).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import termios
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import serial
+
+from gateway.meters import Reading, register_driver
+from gateway.tic import (
+    BAUDRATES,
+    HISTORIC,
+    MODES,
+    STANDARD,
+    AssemblerStats,
+    Frame,
+    FrameAssembler,
+    TicDataError,
+    TicReading,
+    detect_mode,
+    tic_reading,
+)
+from quartier.errors import ConfigError, MeterError
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+#: Speeds tried by auto-detection, in order: standard (9600) first, it is the faster to recognise.
+DETECT_ORDER: tuple[str, ...] = (STANDARD, HISTORIC)
+#: Default listening time per speed during detection (a frame lasts ~1 s at 9600, up to ~2.5 s at 1200). [s]
+DETECT_WINDOW_S: dict[str, float] = {STANDARD: 2.5, HISTORIC: 4.0}
+_READ_CHUNK = 512
+_READ_TIMEOUT_S = 0.1
+
+SerialFactory = Callable[..., Any]
+"""Opens a port like ``serial.Serial(path, baudrate, bytesize=..., parity=..., stopbits=..., timeout=...)``."""
+
+
+def open_serial(device: str, baudrate: int, timeout_s: float = _READ_TIMEOUT_S) -> serial.Serial:
+    """Open ``device`` as a TIC port at ``baudrate`` [bit/s]: 7 data bits, even parity, 1 stop bit.
+
+    A port that refuses 7E1 (some USB adapters have no 7-bit mode; a Linux
+    pseudo-terminal, which forces CS8 without parity, fails a reconfiguration
+    that changes nothing else with EINVAL) is opened 8N1 instead: a 7E1
+    character read 8N1 is the same 10 bits, its parity bit arriving as bit 7,
+    which the frame assembler masks off.
+
+    Raises:
+        serial.SerialException: cannot open (missing, busy, no permission).
+    """
+    try:
+        return serial.Serial(
+            device,
+            baudrate,
+            bytesize=serial.SEVENBITS,
+            parity=serial.PARITY_EVEN,
+            stopbits=serial.STOPBITS_ONE,
+            timeout=timeout_s,
+        )
+    except (serial.SerialException, termios.error, OSError) as exc:
+        try:
+            port = serial.Serial(device, baudrate, timeout=timeout_s)
+        except (serial.SerialException, termios.error, OSError):
+            raise exc from None
+        log.debug("%s refused 7E1 (%s); reading 8N1 and masking the parity bit", device, exc)
+        return port
+
+
+def probe(port: Any, mode: str, window_s: float, stop: threading.Event | None = None) -> tuple[str | None, bytes]:
+    """Listen on ``port`` at ``mode``'s speed for at most ``window_s`` [s]; the mode recognised and the bytes read.
+
+    Returns as soon as :func:`detect_mode` recognises a mode (None if it
+    never does). Serial errors propagate.
+    """
+    if port.baudrate != BAUDRATES[mode]:  # (a pseudo-terminal refuses a no-op reconfiguration with EINVAL)
+        port.baudrate = BAUDRATES[mode]
+    port.reset_input_buffer()
+    data = bytearray()
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+        chunk = port.read(_READ_CHUNK)
+        if chunk:
+            data += chunk
+            found = detect_mode(bytes(data))
+            if found is not None:
+                return found, bytes(data)
+    return None, bytes(data)
+
+
+@dataclass(frozen=True)
+class TicReaderStats:
+    """A snapshot of a :class:`TicMeter`'s counters.
+
+    Attributes:
+        device: the serial port.
+        state: ``starting``, ``detecting``, ``reading``, ``port error`` or ``closed``.
+        mode: the mode in use (None while detecting).
+        baudrate: the speed in use (None while detecting). [bit/s]
+        bytes_received ... groups_malformed: the frame assembler's counters
+            (:class:`gateway.tic.AssemblerStats`), over every speed tried;
+            bytes read by a detection that failed count as discarded, so
+            ``bytes_received == bytes_discarded + bytes_framed + bytes_pending``
+            and ``frames_started == frames_ok + frames_empty + frames_cut + (bytes_pending > 0)``.
+        bytes_pending: bytes of the frame being received (its STX included).
+        frames_incomplete: returned frames with a dropped group (not used).
+        frames_unusable: complete frames that make no reading (no index, a
+            non-numeric index...).
+        detections: successful detections.
+        detection_failures: detection rounds (every speed tried) that found nothing.
+        port_errors: failures to open or read the port.
+        last_error: the last port error's text.
+        last_frame_age_s: age of the latest usable frame, if any. [s]
+    """
+
+    device: str
+    state: str
+    mode: str | None
+    baudrate: int | None
+    bytes_received: int
+    bytes_discarded: int
+    bytes_framed: int
+    bytes_pending: int
+    frames_started: int
+    frames_ok: int
+    frames_empty: int
+    frames_cut: int
+    groups_ok: int
+    groups_bad_checksum: int
+    groups_malformed: int
+    frames_incomplete: int
+    frames_unusable: int
+    detections: int
+    detection_failures: int
+    port_errors: int
+    last_error: str | None
+    last_frame_age_s: float | None
+
+    def summary(self) -> str:
+        """One line for error messages and logs."""
+        mode = f"{self.mode} at {self.baudrate} bit/s" if self.mode else "mode not detected"
+        text = (
+            f"{self.state}, {mode}; {self.bytes_received} bytes ({self.bytes_discarded} discarded), "
+            f"{self.frames_ok} frames ({self.frames_incomplete} incomplete, {self.frames_cut} cut), "
+            f"{self.groups_bad_checksum} bad checksums, {self.groups_malformed} malformed groups"
+        )
+        if self.port_errors:
+            text += f"; {self.port_errors} port errors, last: {self.last_error}"
+        return text
+
+
+def _add_stats(total: AssemblerStats, part: AssemblerStats) -> None:
+    for name, value in asdict(part).items():
+        setattr(total, name, getattr(total, name) + value)
+
+
+class TicMeter:
+    """A meter read through its TIC output (implements ``gateway.meters.Meter``).
+
+    Args:
+        meter_id: the meter's id in the gateway configuration.
+        device: serial port path (``/dev/ttyUSB0``, ``/dev/serial0``...).
+        mode: ``auto`` (detect and re-detect), ``historic`` (1200 bit/s) or ``standard`` (9600 bit/s).
+        timeout_s: a reading comes from a frame at most this old. [s, > 0]
+        expected_id: the meter's ADCO/ADSC; frames from another meter make
+            :meth:`read` fail. None: not checked.
+        detect_window_s: listening time per speed during detection (None:
+            :data:`DETECT_WINDOW_S`). [s]
+        redetect_after_s: in ``auto`` mode, detect again after this long
+            without a valid frame. [s]
+        reopen_backoff_s: first wait before reopening a failed port,
+            doubled up to ``max_backoff_s``. [s]
+        serial_factory: opens the port (tests may substitute it).
+    """
+
+    def __init__(
+        self,
+        meter_id: str,
+        device: str,
+        mode: str = AUTO,
+        timeout_s: float = 10.0,
+        expected_id: str | None = None,
+        detect_window_s: float | None = None,
+        redetect_after_s: float = 30.0,
+        reopen_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        serial_factory: SerialFactory = open_serial,
+    ) -> None:
+        if mode not in (AUTO, *MODES):
+            raise ValueError(f"mode {mode!r} must be one of {(AUTO, *MODES)}")
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s {timeout_s!r} must be > 0")
+        self.meter_id = meter_id
+        self.device = device
+        self.requested_mode = mode
+        self.timeout_s = float(timeout_s)
+        self.expected_id = expected_id
+        self.detect_window_s = dict(DETECT_WINDOW_S)
+        if detect_window_s is not None:
+            self.detect_window_s = {m: float(detect_window_s) for m in MODES}
+        self.redetect_after_s = redetect_after_s
+        self.reopen_backoff_s = reopen_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._serial_factory = serial_factory
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._port: Any = None
+        self._mode: str | None = None if mode == AUTO else mode
+        self._baudrate: int | None = None
+        self._assembler: FrameAssembler | None = None
+        self._past = AssemblerStats()
+        self._latest: tuple[TicReading, float] | None = None
+        self._last_valid_rx: float | None = None
+        self._state = "starting"
+        self._counters = {
+            "frames_incomplete": 0,
+            "frames_unusable": 0,
+            "detections": 0,
+            "detection_failures": 0,
+            "port_errors": 0,
+        }
+        self._last_error: str | None = None
+        self._port_error_logged = False
+        self._unusable_logged = False
+        self._surprise_logged = False
+
+    # ------------------------------------------------------------------ public
+
+    def start(self) -> TicMeter:
+        """Start the reader thread (it opens the port); returns self."""
+        if self._thread is not None:
+            raise RuntimeError(f"TIC reader on {self.device} already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"tic-{self.meter_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the thread and close the port."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self._close_port()
+        with self._lock:
+            self._state = "closed"
+
+    def __enter__(self) -> TicMeter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def latest(self) -> TicReading | None:
+        """The latest usable frame's content, however old."""
+        with self._lock:
+            return self._latest[0] if self._latest else None
+
+    @property
+    def stats(self) -> TicReaderStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            total = AssemblerStats(**asdict(self._past))
+            if self._assembler is not None:
+                _add_stats(total, self._assembler.stats)
+            age = time.monotonic() - self._latest[1] if self._latest else None
+            pending = self._assembler.pending_bytes if self._assembler is not None else 0
+            return TicReaderStats(
+                device=self.device,
+                state=self._state,
+                mode=self._mode if self._state == "reading" else None,
+                baudrate=self._baudrate if self._state == "reading" else None,
+                **asdict(total),
+                bytes_pending=pending,
+                **self._counters,
+                last_error=self._last_error,
+                last_frame_age_s=age,
+            )
+
+    def read(self, t: float) -> Reading:
+        """The reading of the latest complete frame, stamped ``t`` [s since epoch].
+
+        Raises:
+            MeterError: no usable frame yet, the latest one older than
+                ``timeout_s``, or frames from another meter than ``expected_id``;
+                the message carries the reader's counters.
+        """
+        with self._lock:
+            latest = self._latest
+        where = f"meter {self.meter_id}: TIC on {self.device}"
+        if latest is None:
+            raise MeterError(f"{where}: no valid frame yet ({self.stats.summary()})")
+        tic, received = latest
+        age = time.monotonic() - received
+        if age > self.timeout_s:
+            raise MeterError(
+                f"{where}: stale, last valid frame {age:.1f} s ago (timeout_s = {self.timeout_s:g} s) "
+                f"({self.stats.summary()})"
+            )
+        if self.expected_id is not None and tic.meter_id != self.expected_id:
+            raise MeterError(
+                f"{where}: frames come from meter {tic.meter_id}, the configuration expects {self.expected_id}; "
+                f"check the wiring or the adco/adsc option"
+            )
+        return tic.to_reading(t)
+
+    def __repr__(self) -> str:
+        return f"TicMeter({self.meter_id!r}, {self.device!r}, mode={self.requested_mode!r})"
+
+    # ------------------------------------------------------------------ thread
+
+    def _run(self) -> None:
+        backoff = self.reopen_backoff_s
+        while not self._stop.is_set():
+            try:
+                if self._port is None:
+                    self._open()
+                    backoff = self.reopen_backoff_s
+                if self._mode is None or self._assembler is None:
+                    self._detect()
+                else:
+                    self._read_once()
+            except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+                self._port_failed(exc)
+                self._close_port()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            except Exception as exc:  # noqa: BLE001 - the reader must outlive any surprise
+                if not self._surprise_logged:
+                    log.exception("%s: TIC reader error on %s; reopening the port", self.meter_id, self.device)
+                    self._surprise_logged = True
+                self._port_failed(exc)
+                self._close_port()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _open(self) -> None:
+        first = self._mode or DETECT_ORDER[0]
+        port = self._serial_factory(self.device, BAUDRATES[first])
+        with self._lock:
+            self._port = port
+            if self._port_error_logged:
+                log.info("%s: TIC port %s open again", self.meter_id, self.device)
+                self._port_error_logged = False
+            if self.requested_mode == AUTO:
+                self._retire_assembler()
+                self._mode = None
+            else:
+                self._state = "reading"
+                self._baudrate = BAUDRATES[first]
+                if self._assembler is None:
+                    self._assembler = FrameAssembler(first)
+
+    def _close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception:  # noqa: BLE001 - closing a vanished port
+                pass
+
+    def _port_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._counters["port_errors"] += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._state = "port error"
+            if self._assembler is not None:
+                self._assembler.reset()
+            first = not self._port_error_logged
+            self._port_error_logged = True
+        if first:
+            log.warning("%s: TIC port %s failed (%s); retrying with backoff", self.meter_id, self.device, exc)
+
+    def _retire_assembler(self) -> None:
+        """Fold the current assembler's counters into the totals (caller holds the lock)."""
+        if self._assembler is not None:
+            self._assembler.reset()
+            _add_stats(self._past, self._assembler.stats)
+            self._assembler = None
+
+    def _detect(self) -> None:
+        with self._lock:
+            self._state = "detecting"
+        for mode in DETECT_ORDER:
+            if self._stop.is_set():
+                return
+            found, data = probe(self._port, mode, self.detect_window_s[mode], self._stop)
+            if found is None:
+                with self._lock:
+                    self._past.bytes_received += len(data)
+                    self._past.bytes_discarded += len(data)
+                continue
+            with self._lock:
+                self._retire_assembler()
+                self._mode = found
+                self._baudrate = BAUDRATES[mode]
+                self._assembler = FrameAssembler(found)
+                self._counters["detections"] += 1
+                self._state = "reading"
+                self._last_valid_rx = time.monotonic()
+            log.info("%s: TIC on %s: %s mode at %d bit/s", self.meter_id, self.device, found, BAUDRATES[mode])
+            self._consume(data)
+            return
+        with self._lock:
+            self._counters["detection_failures"] += 1
+
+    def _read_once(self) -> None:
+        data = self._port.read(_READ_CHUNK)
+        if data:
+            self._consume(data)
+        last = self._last_valid_rx
+        if self.requested_mode == AUTO and last is not None and time.monotonic() - last > self.redetect_after_s:
+            log.info(
+                "%s: no valid TIC frame on %s for %.0f s; detecting the speed again",
+                self.meter_id,
+                self.device,
+                time.monotonic() - last,
+            )
+            with self._lock:
+                self._retire_assembler()
+                self._mode = None
+                self._last_valid_rx = None
+
+    def _consume(self, data: bytes) -> None:
+        with self._lock:
+            assembler = self._assembler
+            frames = assembler.feed(data) if assembler is not None else []
+        for frame in frames:
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: Frame) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._last_valid_rx = now
+            if not frame.complete:
+                self._counters["frames_incomplete"] += 1
+                return
+        try:
+            tic = tic_reading(frame)
+        except TicDataError as exc:
+            with self._lock:
+                self._counters["frames_unusable"] += 1
+                first = not self._unusable_logged
+                self._unusable_logged = True
+            if first:
+                log.warning("%s: TIC frame on %s makes no reading: %s", self.meter_id, self.device, exc)
+            return
+        with self._lock:
+            self._latest = (tic, now)
+
+
+# ---------------------------------------------------------------------- scan
+
+
+@dataclass(frozen=True)
+class TicScanResult:
+    """What :func:`scan_tic` found on a port.
+
+    Attributes:
+        device: the port.
+        mode: ``historic``/``standard``, or None if nothing valid was heard.
+        baudrate: the speed at which it was heard. [bit/s]
+        meter_id: ADCO/ADSC of the first usable frame.
+        contract: OPTARIF/NGTF of that frame.
+        labels: every label seen in valid groups, sorted.
+        frames_ok, frames_complete: frames returned / with every group valid.
+        groups_ok, groups_bad_checksum, groups_malformed: group counters at that speed.
+        bytes_received: bytes read at every speed tried.
+        problem: why nothing usable was found, else None.
+    """
+
+    device: str
+    mode: str | None
+    baudrate: int | None
+    meter_id: str | None
+    contract: str | None
+    labels: tuple[str, ...]
+    frames_ok: int
+    frames_complete: int
+    groups_ok: int
+    groups_bad_checksum: int
+    groups_malformed: int
+    bytes_received: int
+    problem: str | None
+
+
+def scan_tic(device: str, listen_s: float = 5.0, serial_factory: SerialFactory = open_serial) -> TicScanResult:
+    """Listen on ``device`` at 9600 then 1200 bit/s, at most ``listen_s`` [s] each, and say what talks there.
+
+    Stops at the first speed where a mode is recognised, after one complete
+    usable frame or ``listen_s`` at that speed, whichever comes first.
+
+    Raises:
+        MeterError: the port cannot be opened (missing, busy, permissions).
+    """
+    if not listen_s > 0:
+        raise ValueError(f"listen_s {listen_s!r} must be > 0")
+    try:
+        port = serial_factory(device, BAUDRATES[DETECT_ORDER[0]])
+    except (serial.SerialException, OSError, termios.error) as exc:
+        raise MeterError(
+            f"TIC scan: cannot open {device}: {exc}; check the path and that this user may use it "
+            f"(e.g. the dialout group)"
+        ) from exc
+    received = 0
+    try:
+        for mode in DETECT_ORDER:
+            started = time.monotonic()
+            found, data = probe(port, mode, listen_s)
+            received += len(data)
+            if found is None:
+                continue
+            assembler = FrameAssembler(found)
+            labels: set[str] = set()
+            first: TicReading | None = None
+            complete = 0
+            chunk = data
+            while True:
+                for frame in assembler.feed(chunk):
+                    labels.update(frame.labels)
+                    complete += frame.complete
+                    if first is None and frame.complete:
+                        try:
+                            first = tic_reading(frame)
+                        except TicDataError:
+                            pass
+                if first is not None or time.monotonic() - started >= listen_s:
+                    break
+                chunk = port.read(_READ_CHUNK)
+                received += len(chunk)
+            s = assembler.stats
+            return TicScanResult(
+                device=device,
+                mode=found,
+                baudrate=BAUDRATES[mode],
+                meter_id=first.meter_id if first else None,
+                contract=first.contract if first else None,
+                labels=tuple(sorted(labels)),
+                frames_ok=s.frames_ok,
+                frames_complete=complete,
+                groups_ok=s.groups_ok,
+                groups_bad_checksum=s.groups_bad_checksum,
+                groups_malformed=s.groups_malformed,
+                bytes_received=received,
+                problem=None if first else f"no complete usable frame within {listen_s:g} s",
+            )
+    finally:
+        port.close()
+    speeds = " or ".join(str(BAUDRATES[m]) for m in DETECT_ORDER)
+    return TicScanResult(
+        device=device,
+        mode=None,
+        baudrate=None,
+        meter_id=None,
+        contract=None,
+        labels=(),
+        frames_ok=0,
+        frames_complete=0,
+        groups_ok=0,
+        groups_bad_checksum=0,
+        groups_malformed=0,
+        bytes_received=received,
+        problem=(
+            f"no valid TIC group at {speeds} bit/s within {listen_s:g} s each "
+            f"({received} bytes heard); check the wiring to I1/I2 and the interface"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------- config
+
+_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc"}
+
+
+def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
+    """Driver factory: build and start a :class:`TicMeter` from one ``[[meters]]`` table.
+
+    The port is opened by the reader thread, so a missing device does not
+    fail here: :meth:`TicMeter.read` reports it.
+
+    Raises:
+        ConfigError: a missing, unknown or invalid key, named ``meters[<id>].<key>``.
+    """
+    meter_id = options.get("id")
+    if not isinstance(meter_id, str) or not meter_id:
+        raise ConfigError(config_path, "meters[?].id", f"{meter_id!r}: every meter needs a non-empty string id")
+    prefix = f"meters[{meter_id}]"
+    unknown = sorted(set(options) - _OPTION_KEYS)
+    if unknown:
+        raise ConfigError(
+            config_path, f"{prefix}.{unknown[0]}", f"unknown key; the tic driver takes {sorted(_OPTION_KEYS)}"
+        )
+    device = options.get("device")
+    if not isinstance(device, str) or not device:
+        raise ConfigError(config_path, f"{prefix}.device", f'{device!r}: give the serial port, e.g. "/dev/ttyUSB0"')
+    mode = options.get("mode", AUTO)
+    if mode not in (AUTO, *MODES):
+        raise ConfigError(config_path, f"{prefix}.mode", f"{mode!r} must be one of {[AUTO, *MODES]}")
+    timeout_s = options.get("timeout_s", 10.0)
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not math.isfinite(timeout_s)
+        or not 0 < timeout_s <= 3600
+    ):
+        raise ConfigError(config_path, f"{prefix}.timeout_s", f"{timeout_s!r} must be a number of seconds in (0, 3600]")
+    expected: str | None = None
+    given = [key for key in ("adco", "adsc") if key in options]
+    if len(given) > 1:
+        raise ConfigError(config_path, f"{prefix}.adsc", "give adco (historic) or adsc (standard), not both")
+    for key in given:
+        value = options[key]
+        if not (isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit()):
+            raise ConfigError(
+                config_path, f"{prefix}.{key}", f"{value!r} must be the meter's 12-digit address as a string"
+            )
+        expected = value
+    return TicMeter(meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected).start()
+
+
+register_driver("tic", open_tic_meter)
+
+__all__ = [
+    "AUTO",
+    "DETECT_ORDER",
+    "HISTORIC",
+    "STANDARD",
+    "TicMeter",
+    "TicReaderStats",
+    "TicScanResult",
+    "open_serial",
+    "open_tic_meter",
+    "probe",
+    "scan_tic",
+]
