@@ -1080,7 +1080,8 @@ class ModbusMeter:
 
 _TCP_KEYS = {"host", "port"}
 _RTU_KEYS = {"device", "baudrate", "parity", "stopbits"}
-_OPTION_KEYS = {"driver", "id", "model", "unit", "timeout_s", "retries", "_pool"} | _TCP_KEYS | _RTU_KEYS
+# ``_pool`` and ``_clock`` are set by the gateway, not by the user; this driver has no use for the clock.
+_OPTION_KEYS = {"driver", "id", "model", "unit", "timeout_s", "retries", "_pool", "_clock"} | _TCP_KEYS | _RTU_KEYS
 
 
 def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMeter:
@@ -1111,7 +1112,7 @@ def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMet
 
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        known = sorted(_OPTION_KEYS - {"_pool"})
+        known = sorted(k for k in _OPTION_KEYS if not k.startswith("_"))
         raise fail(unknown[0], f"unknown key; the modbus driver takes {known}")
     model_name = options.get("model")
     models = available_models()

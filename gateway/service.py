@@ -55,7 +55,7 @@ class Gateway:
             from gateway.modbus import BusPool
 
             pool = BusPool()  # meters on one Modbus endpoint share one bus
-            meters = [open_meter({**m, "_pool": pool}, str(config.path)) for m in config.meters]
+            meters = [open_meter({**m, "_pool": pool, "_clock": clock}, str(config.path)) for m in config.meters]
         self.meters = list(meters)
         self._states = self.outbox.meter_states()
         self.builders: dict[tuple[str, Direction], IntervalBuilder] = {}

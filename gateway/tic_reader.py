@@ -38,6 +38,7 @@ from typing import Any
 import serial
 
 from gateway.meters import Reading, register_driver
+from quartier.clock import Clock, SystemClock
 from gateway.tic import (
     BAUDRATES,
     HISTORIC,
@@ -201,6 +202,15 @@ class TicMeter:
         reopen_backoff_s: first wait before reopening a failed port,
             doubled up to ``max_backoff_s``. [s]
         serial_factory: opens the port (tests may substitute it).
+        clock: the gateway's clock; a reading is stamped with its time when
+            the frame's STX arrived (None: the system clock).
+
+    Reading time: a Linky samples its indexes when it starts a frame, so a
+    reading is stamped with the time its frame *started* to arrive (the STX),
+    not with the poll time: a frame takes 0.1 to 0.5 s at 9600 bit/s and up
+    to several seconds at 1200 bit/s, and polls come at any moment between
+    two frames. The remaining error is the meter's own delay between
+    sampling and sending (not specified by Enedis; tens of ms on captures).
     """
 
     def __init__(
@@ -215,6 +225,7 @@ class TicMeter:
         reopen_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         serial_factory: SerialFactory = open_serial,
+        clock: Clock | None = None,
     ) -> None:
         if mode not in (AUTO, *MODES):
             raise ValueError(f"mode {mode!r} must be one of {(AUTO, *MODES)}")
@@ -232,6 +243,8 @@ class TicMeter:
         self.reopen_backoff_s = reopen_backoff_s
         self.max_backoff_s = max_backoff_s
         self._serial_factory = serial_factory
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._frame_started: float | None = None  # clock time of the open frame's STX
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -240,7 +253,7 @@ class TicMeter:
         self._baudrate: int | None = None
         self._assembler: FrameAssembler | None = None
         self._past = AssemblerStats()
-        self._latest: tuple[TicReading, float] | None = None
+        self._latest: tuple[TicReading, float, float] | None = None  # reading, monotonic rx, clock time of STX
         self._last_valid_rx: float | None = None
         self._state = "starting"
         self._counters = {
@@ -310,7 +323,11 @@ class TicMeter:
             )
 
     def read(self, t: float) -> Reading:
-        """The reading of the latest complete frame, stamped ``t`` [s since epoch].
+        """The reading of the latest complete frame, stamped with the time its STX arrived [s since epoch].
+
+        ``t`` (the poll time) is not used for the stamp (see the class
+        docstring); a poll that finds the same frame as the previous one gets
+        the same stamp, which the interval builder ignores.
 
         Raises:
             MeterError: no usable frame yet, the latest one older than
@@ -322,7 +339,7 @@ class TicMeter:
         where = f"meter {self.meter_id}: TIC on {self.device}"
         if latest is None:
             raise MeterError(f"{where}: no valid frame yet ({self.stats.summary()})")
-        tic, received = latest
+        tic, received, started = latest
         age = time.monotonic() - received
         if age > self.timeout_s:
             raise MeterError(
@@ -334,7 +351,7 @@ class TicMeter:
                 f"{where}: frames come from meter {tic.meter_id}, the configuration expects {self.expected_id}; "
                 f"check the wiring or the adco/adsc option"
             )
-        return tic.to_reading(t)
+        return tic.to_reading(started)
 
     def __repr__(self) -> str:
         return f"TicMeter({self.meter_id!r}, {self.device!r}, mode={self.requested_mode!r})"
@@ -437,7 +454,9 @@ class TicMeter:
             self._counters["detection_failures"] += 1
 
     def _read_once(self) -> None:
-        data = self._port.read(_READ_CHUNK)
+        # Return as soon as a byte is there, so that a frame's start is timed to the byte, not to the read timeout.
+        waiting = getattr(self._port, "in_waiting", 0) or 0
+        data = self._port.read(max(1, min(waiting, _READ_CHUNK)))
         if data:
             self._consume(data)
         last = self._last_valid_rx
@@ -454,13 +473,25 @@ class TicMeter:
                 self._last_valid_rx = None
 
     def _consume(self, data: bytes) -> None:
+        now = self._clock.now()
         with self._lock:
             assembler = self._assembler
-            frames = assembler.feed(data) if assembler is not None else []
-        for frame in frames:
-            self._on_frame(frame)
+            if assembler is None:
+                return
+            was_open = assembler.in_frame
+            started_before = assembler.stats.frames_started
+            frames = assembler.feed(data)
+            started_here = assembler.stats.frames_started - started_before
+            # A frame open before this chunk that completes in it is the first one returned, unless it was cut.
+            carried = was_open and started_here < len(frames) + assembler.in_frame
+            first = self._frame_started if carried and self._frame_started is not None else now
+            starts = [first] + [now] * (len(frames) - 1)
+            if assembler.in_frame and started_here:
+                self._frame_started = now
+        for frame, started in zip(frames, starts):
+            self._on_frame(frame, started)
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, frame: Frame, started: float) -> None:
         now = time.monotonic()
         with self._lock:
             self._last_valid_rx = now
@@ -478,7 +509,7 @@ class TicMeter:
                 log.warning("%s: TIC frame on %s makes no reading: %s", self.meter_id, self.device, exc)
             return
         with self._lock:
-            self._latest = (tic, now)
+            self._latest = (tic, now, started)
 
 
 # ---------------------------------------------------------------------- scan
@@ -601,7 +632,7 @@ def scan_tic(device: str, listen_s: float = 5.0, serial_factory: SerialFactory =
 
 # ---------------------------------------------------------------------- config
 
-_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc"}
+_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc", "_clock", "_pool"}
 
 
 def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
@@ -619,9 +650,8 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
     prefix = f"meters[{meter_id}]"
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        raise ConfigError(
-            config_path, f"{prefix}.{unknown[0]}", f"unknown key; the tic driver takes {sorted(_OPTION_KEYS)}"
-        )
+        known = sorted(k for k in _OPTION_KEYS if not k.startswith("_"))
+        raise ConfigError(config_path, f"{prefix}.{unknown[0]}", f"unknown key; the tic driver takes {known}")
     device = options.get("device")
     if not isinstance(device, str) or not device:
         raise ConfigError(config_path, f"{prefix}.device", f'{device!r}: give the serial port, e.g. "/dev/ttyUSB0"')
@@ -647,7 +677,10 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
                 config_path, f"{prefix}.{key}", f"{value!r} must be the meter's 12-digit address as a string"
             )
         expected = value
-    return TicMeter(meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected).start()
+    clock = options.get("_clock")  # the gateway's clock, set by the gateway, not by the user
+    return TicMeter(
+        meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected, clock=clock
+    ).start()
 
 
 register_driver("tic", open_tic_meter)

@@ -19,7 +19,11 @@ between two UARTs:
 - **Character format** (data bits, parity, stop bits) is the line's, given
   to the constructor: Linux pseudo-terminals force CS8 without parity
   whatever a program asks, so a program's ``bytesize``/``parity`` cannot be
-  observed and both ends are taken to use the line's format.
+  observed and both ends are taken to use the line's format. (Linux 6.x also
+  refuses with EINVAL a ``tcsetattr`` that asks a pty for parity again
+  without changing its speed, which pyserial does on reconfiguration; the
+  gateway's serial code opens a pty without parity for that reason, see
+  :func:`gateway.modbus.is_pseudo_terminal`.)
 - **Loss**: bytes sent while the other end's input queue is full are
   dropped and counted, as a UART overrun would.
 

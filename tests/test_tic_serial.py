@@ -177,3 +177,22 @@ def test_redetects_after_a_long_silence(line: SerialLine) -> None:
             )
             assert_exact(meter, sim)
             assert meter.stats.detections == 2
+
+
+def test_readings_are_stamped_when_their_frame_started_not_when_polled(line: SerialLine) -> None:
+    """Simulator and reader share one clock; each reading's index is the profile's index at the reading's stamp."""
+    clock = ManualClock(NOW)
+    with (
+        TicSimulator(line.end_a, STANDARD, METER, "BASE", PROFILE, clock) as sim,
+        TicMeter("m1", line.end_b, mode=STANDARD, clock=clock) as meter,
+    ):
+        assert sim.mode == STANDARD
+        for step in range(4):
+            clock.advance(60)
+            moved_at = clock.now()
+            # Two frames after the clock moved: the second one was surely built after the move.
+            frames = meter.stats.frames_ok
+            wait_for(lambda: meter.stats.frames_ok >= frames + 2, 4, "two new frames")
+            reading = meter.read(moved_at + 3600)  # a poll much later: the stamp is still the frame's
+            assert reading.t == moved_at, step
+            assert reading.import_wh == PROFILE.index_wh(moved_at)
