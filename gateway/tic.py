@@ -671,7 +671,8 @@ class TicReading:
             ``apparent_power_export_va`` (SINSTI), ``current_l1``
             (IINST, IRMS1), ``voltage_l1`` (URMS1)... The TIC gives no active
             power: apparent power is never passed off as active power.
-        meter_time: the DATE horodate as UTC seconds, if sent with a known season. [s]
+        meter_time: the DATE horodate as UTC seconds, if sent with a known
+            season by a synchronised meter clock (uppercase letter). [s]
         labels: every label's data, as sent, stripped.
     """
 
@@ -781,9 +782,11 @@ def _standard_reading(labels: Mapping[str, str], horodates: Mapping[str, str]) -
     meter_time = None
     if "DATE" in horodates:
         try:
-            meter_time = parse_horodate(horodates["DATE"]).timestamp()
+            date = parse_horodate(horodates["DATE"])
         except ValueError:
-            meter_time = None
+            date = None
+        # An unsynchronised meter clock (lowercase season letter) is no time source.
+        meter_time = date.timestamp() if date is not None and date.synchronised else None
     ngtf = labels.get("NGTF")
     ltarf = labels.get("LTARF")
     return TicReading(

@@ -140,6 +140,8 @@ class TicReaderStats:
         detections: successful detections.
         detection_failures: detection rounds (every speed tried) that found nothing.
         port_errors: failures to open or read the port.
+        frames_without_meter_time: with ``time_source = "meter"``, frames
+            stamped with the gateway clock for want of a synchronised DATE.
         last_error: the last port error's text.
         last_frame_age_s: age of the latest usable frame, if any. [s]
     """
@@ -164,6 +166,7 @@ class TicReaderStats:
     detections: int
     detection_failures: int
     port_errors: int
+    frames_without_meter_time: int
     last_error: str | None
     last_frame_age_s: float | None
 
@@ -204,6 +207,13 @@ class TicMeter:
         serial_factory: opens the port (tests may substitute it).
         clock: the gateway's clock; a reading is stamped with its time when
             the frame's STX arrived (None: the system clock).
+        time_source: ``gateway`` (default): stamp readings with ``clock`` at
+            the frame's STX; ``meter``: stamp them with the Linky's own DATE
+            horodate (standard mode; Enedis keeps the meter's clock
+            synchronised), for a gateway whose clock cannot be trusted
+            (no RTC, no network time yet) or a simulation whose clock jumps.
+            A frame without a synchronised DATE then falls back to ``clock``
+            (counted in ``frames_without_meter_time``).
 
     Reading time: a Linky samples its indexes when it starts a frame, so a
     reading is stamped with the time its frame *started* to arrive (the STX),
@@ -226,7 +236,10 @@ class TicMeter:
         max_backoff_s: float = 30.0,
         serial_factory: SerialFactory = open_serial,
         clock: Clock | None = None,
+        time_source: str = "gateway",
     ) -> None:
+        if time_source not in TIME_SOURCES:
+            raise ValueError(f"time_source {time_source!r} must be one of {TIME_SOURCES}")
         if mode not in (AUTO, *MODES):
             raise ValueError(f"mode {mode!r} must be one of {(AUTO, *MODES)}")
         if not timeout_s > 0:
@@ -244,6 +257,7 @@ class TicMeter:
         self.max_backoff_s = max_backoff_s
         self._serial_factory = serial_factory
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.time_source = time_source
         self._frame_started: float | None = None  # clock time of the open frame's STX
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -262,6 +276,7 @@ class TicMeter:
             "detections": 0,
             "detection_failures": 0,
             "port_errors": 0,
+            "frames_without_meter_time": 0,
         }
         self._last_error: str | None = None
         self._port_error_logged = False
@@ -508,6 +523,12 @@ class TicMeter:
             if first:
                 log.warning("%s: TIC frame on %s makes no reading: %s", self.meter_id, self.device, exc)
             return
+        if self.time_source == "meter":
+            if tic.meter_time is not None:
+                started = tic.meter_time
+            else:
+                with self._lock:
+                    self._counters["frames_without_meter_time"] += 1
         with self._lock:
             self._latest = (tic, now, started)
 
@@ -632,7 +653,9 @@ def scan_tic(device: str, listen_s: float = 5.0, serial_factory: SerialFactory =
 
 # ---------------------------------------------------------------------- config
 
-_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc", "_clock", "_pool"}
+_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc", "time_source", "_clock", "_pool"}
+#: Where a reading's time comes from (see :class:`TicMeter`).
+TIME_SOURCES = ("gateway", "meter")
 
 
 def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
@@ -677,9 +700,13 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
                 config_path, f"{prefix}.{key}", f"{value!r} must be the meter's 12-digit address as a string"
             )
         expected = value
+    time_source = options.get("time_source", "gateway")
+    if time_source not in TIME_SOURCES:
+        raise ConfigError(config_path, f"{prefix}.time_source", f"{time_source!r} must be one of {list(TIME_SOURCES)}")
     clock = options.get("_clock")  # the gateway's clock, set by the gateway, not by the user
     return TicMeter(
-        meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected, clock=clock
+        meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected, clock=clock,
+        time_source=time_source,
     ).start()
 
 

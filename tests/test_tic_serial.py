@@ -196,3 +196,16 @@ def test_readings_are_stamped_when_their_frame_started_not_when_polled(line: Ser
             reading = meter.read(moved_at + 3600)  # a poll much later: the stamp is still the frame's
             assert reading.t == moved_at, step
             assert reading.import_wh == PROFILE.index_wh(moved_at)
+
+
+def test_meter_time_source_stamps_with_the_linky_date(line: SerialLine) -> None:
+    """With time_source = "meter", the reading's time is the DATE horodate the simulated Linky sampled at."""
+    sim_clock, gateway_clock = ManualClock(NOW), ManualClock(NOW + 3 * 3600)  # the gateway's clock is wrong
+    with (
+        TicSimulator(line.end_a, STANDARD, METER, "BASE", PROFILE, sim_clock),
+        TicMeter("m1", line.end_b, mode=STANDARD, clock=gateway_clock, time_source="meter") as meter,
+    ):
+        wait_for(lambda: meter.latest is not None, 4, "a frame")
+        reading = meter.read(gateway_clock.now())
+        assert reading.t == NOW and reading.import_wh == PROFILE.index_wh(NOW)
+        assert meter.stats.frames_without_meter_time == 0
