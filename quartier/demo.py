@@ -30,7 +30,6 @@ from quartier.series import INTERVAL_S, Direction, Quality, ceil_quarter, iso_ut
 from simulators.modbus_tcp import SimulatedMeter
 from simulators.site import load_site
 
-
 #: Gateway poll period in simulated time: each poll of the RS485 line takes about 0.25 s of real time. [s]
 POLL_INTERVAL_S = 60
 
@@ -114,20 +113,21 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
     _wait_for_meters(gw)
     end = ceil_quarter(start) + quarters * INTERVAL_S
     print(f"running {quarters} quarter-hours of simulated time at {speed:g}x "
-          f"({iso_utc(start)} to {iso_utc(end)}, about {(end - start) / speed:.0f} s)...")
+          f"({iso_utc(start)} to {iso_utc(end)}, at least {(end - start) / speed:.0f} s: each poll of the RS485 "
+          "line also takes about 0.3 s of real time)...")
     t_run = time.monotonic()
     try:
-        # Poll past the end until every series has its last boundary: a TIC frame sampled on it
-        # takes a while (real time) to cross its line, many simulated minutes at high speed.
+        gw.run(threading.Event(), until=end + 1)
+        # Poll on past the end until every series has its last boundary: a TIC frame sampled on it
+        # takes a while (real time) to cross its line, which is several simulated minutes at high speed.
         until, deadline = end + 1, time.monotonic() + 30
-        while True:
-            gw.run(threading.Event(), until=until)
-            if all(b.boundary is not None and b.boundary.t >= end for b in gw.builders.values()):
-                break
+        while not all(b.boundary is not None and b.boundary.t >= end for b in gw.builders.values()):
             if time.monotonic() > deadline:
-                print("some meters did not reach the last boundary within 30 s")
+                late = sorted({mid for (mid, _), b in gw.builders.items() if b.boundary is None or b.boundary.t < end})
+                print(f"no reading past the last boundary within 30 s from: {', '.join(late)}")
                 break
             until += POLL_INTERVAL_S
+            gw.run(threading.Event(), until=until)
         drained = gw.drain(timeout_s=30)
         elapsed = time.monotonic() - t_run
         print("\nstored intervals (UTC start, meter, direction, Wh, quality) and the simulator's own figure")

@@ -6,7 +6,8 @@ open ``/dev/ttyUSB0``. A relay thread carries bytes between them like a wire
 between two UARTs:
 
 - **Pace**: bytes reach the other end no faster than the sender's line
-  allows: ``baudrate / bits per character`` characters per second, with
+  allows, each slice of up to 10 ms of characters when its last character
+  would have arrived: ``baudrate / bits per character`` characters per second, with
   bits per character = 1 start + data bits + parity bit + stop bits
   (7E1 = 10 bits, so 1200 baud carries 120 characters/s).
 - **Speed**: each end's speed is the one its program set with termios
@@ -257,13 +258,18 @@ class SerialLine:
 
     def _run(self) -> None:
         masters = {self._fds[end][0]: end for end in ("a", "b")}
-        # Pending characters per direction, sent in paced slices.
+        # Characters not yet on the wire, per sender; the slice on the wire and when its last character lands;
+        # when the sender's line is free again.
         queues: dict[str, bytearray] = {"a": bytearray(), "b": bytearray()}
-        next_send: dict[str, float] = {"a": 0.0, "b": 0.0}
+        on_wire: dict[str, tuple[bytes, float] | None] = {"a": None, "b": None}
+        line_free: dict[str, float] = {"a": 0.0, "b": 0.0}
         while not self._stop.is_set():
             now = time.monotonic()
-            waits = [max(0.0, next_send[e] - now) for e in queues if queues[e]]
-            timeout = min(waits) if waits else None
+            for sender, queue in queues.items():
+                if on_wire[sender] is None and queue:
+                    on_wire[sender] = self._take_slice(sender, queue, now, line_free)
+            dues = [slot[1] for slot in on_wire.values() if slot is not None]
+            timeout = max(0.0, min(dues) - now) if dues else None
             try:
                 readable, _, _ = select.select([*masters, self._wake_r], [], [], timeout)
             except (OSError, ValueError):
@@ -281,21 +287,30 @@ class SerialLine:
                     raise
                 queues[masters[fd]].extend(data)
             now = time.monotonic()
-            for sender, queue in queues.items():
-                if not queue or now < next_send[sender]:
-                    continue
-                self._send_slice(sender, queue, now, next_send)
+            for sender, slot in on_wire.items():
+                if slot is not None and now >= slot[1]:
+                    self._deliver(sender, slot[0])
+                    on_wire[sender] = None
 
-    def _send_slice(self, sender: str, queue: bytearray, now: float, next_send: dict[str, float]) -> None:
-        receiver = "b" if sender == "a" else "a"
-        sent_framing = self.framing(sender)
-        if self.pace and sent_framing.baudrate > 0:
-            count = max(1, int(sent_framing.chars_per_s * _SLICE_S))
-        else:
-            count = len(queue)
+    def _take_slice(
+        self, sender: str, queue: bytearray, now: float, line_free: dict[str, float]
+    ) -> tuple[bytes, float]:
+        """Put the next slice of ``sender``'s queue on the wire; returns it with the time its last character lands."""
+        framing = self.framing(sender)
+        paced = self.pace and framing.baudrate > 0
+        count = max(1, int(framing.chars_per_s * _SLICE_S)) if paced else len(queue)
         chunk = bytes(queue[:count])
         del queue[:count]
-        out = translate(chunk, sent_framing, self.framing(receiver))
+        if not paced:
+            return chunk, now
+        due = max(now, line_free[sender]) + len(chunk) / framing.chars_per_s
+        line_free[sender] = due
+        return chunk, due
+
+    def _deliver(self, sender: str, chunk: bytes) -> None:
+        """Hand ``chunk`` to the other end, as its UART reads it."""
+        receiver = "b" if sender == "a" else "a"
+        out = translate(chunk, self.framing(sender), self.framing(receiver))
         stats = self.stats[f"{sender}>{receiver}"]
         stats.sent += len(chunk)
         written = 0
@@ -306,8 +321,3 @@ class SerialLine:
                 written = 0
         stats.delivered += written
         stats.dropped += len(out) - written
-        if self.pace and sent_framing.baudrate > 0:
-            start = max(now, next_send[sender])
-            next_send[sender] = start + len(chunk) / sent_framing.chars_per_s
-        else:
-            next_send[sender] = now
