@@ -20,7 +20,7 @@ there but is not this model.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.modbus import ModbusBus, ModbusExceptionError, ModbusMeter, NoAnswerError
@@ -143,3 +143,105 @@ def parse_units(text: str) -> list[int]:
             raise ValueError(f"unit range {part!r} must lie within 0..255, low to high")
         units.extend(range(first, last + 1))
     return units
+
+
+#: Serial settings tried in order when the installer does not know the line's: the common meter defaults first.
+RTU_TRIES: tuple[tuple[int, str], ...] = (
+    (9600, "N"), (9600, "E"), (19200, "N"), (19200, "E"), (38400, "N"), (2400, "N"), (4800, "N"), (115200, "N"),
+)
+
+
+def describe_unit(scan: UnitScan) -> str:
+    """One line for the installer: ``unit 2: abb_b23 (identified), import index 2,000,000 Wh``."""
+    if scan.identified:
+        names = ", ".join(scan.models)
+        how = "identified"
+    elif scan.candidates:
+        names = " or ".join(scan.models)
+        how = "same registers, cannot tell apart" if len(scan.candidates) > 1 else "its registers answer"
+    else:
+        return f"unit {scan.unit}: a device answers but no known model matches ({'; '.join(scan.notes[:3])})"
+    index = next((scan.candidates[m] for m in scan.models if m in scan.candidates), None)
+    reading = f", import index {index:,} Wh" if index is not None else ""
+    return f"unit {scan.unit}: {names} ({how}){reading}"
+
+
+def is_serial_target(target: str) -> bool:
+    """A serial port (``/dev/ttyUSB0``, ``COM3``) rather than a ``host[:port]`` Modbus TCP endpoint."""
+    return target.startswith(("/", ".", "COM")) or target.startswith("socket://")
+
+
+def run_scan(
+    target: str,
+    protocol: str = "auto",
+    units: Sequence[int] = range(1, 11),
+    baudrate: int | None = None,
+    parity: str | None = None,
+    timeout_s: float = 0.3,
+    listen_s: float = 4.0,
+    out: Callable[[str], None] = print,
+) -> int:
+    """``quartier scan``: probe ``target`` and report; returns the number of meters found.
+
+    ``target`` is ``host[:port]`` (Modbus TCP, port 502 by default) or a serial
+    port. On a serial port, ``protocol="auto"`` first listens for a Linky's TIC
+    (``listen_s`` per speed), then tries Modbus RTU at ``baudrate``/``parity``
+    or, when not given, at each of :data:`RTU_TRIES` until a speed answers.
+    """
+    from gateway.modbus import ModbusRtuBus, ModbusTcpBus
+
+    found = 0
+    if not is_serial_target(target):
+        if protocol not in ("auto", "tcp"):
+            raise ValueError(f"{target!r} is a TCP endpoint; protocol {protocol!r} needs a serial port")
+        host, _, port_text = target.rpartition(":") if ":" in target else (target, "", "502")
+        port = int(port_text)
+        out(f"Modbus TCP {host}:{port}, units {_span(units)}, timeout {timeout_s:g} s")
+        bus = ModbusTcpBus(host, port, timeout_s=timeout_s, retries=0)
+        try:
+            scans = scan_bus(bus, units)
+        finally:
+            bus.close()
+        for scan in scans:
+            out("  " + describe_unit(scan))
+        if not scans:
+            out("  no unit answered")
+        return sum(1 for s in scans if s.models)
+    if protocol in ("auto", "tic"):
+        from gateway.tic_reader import scan_tic
+
+        out(f"TIC on {target}: listening {listen_s:g} s at 9600 then 1200 bit/s (7E1)")
+        tic = scan_tic(target, listen_s=listen_s)
+        if tic.mode is not None:
+            found += 1
+            out(f"  Linky in {tic.mode} mode at {tic.baudrate} bit/s: meter {tic.meter_id}, contract {tic.contract}, "
+                f"{tic.frames_complete} complete frames, {tic.groups_bad_checksum} bad checksums")
+            out(f"  labels: {' '.join(tic.labels)}")
+            return found
+        out(f"  no TIC: {tic.problem}")
+    if protocol in ("auto", "rtu"):
+        tries = [
+            (b, p) for b, p in RTU_TRIES if (baudrate is None or b == baudrate) and (parity is None or p == parity)
+        ]
+        if not tries:
+            tries = [(baudrate or 9600, parity or "N")]
+        for speed, par in tries:
+            out(f"Modbus RTU on {target} at {speed} 8{par}1, units {_span(units)}, timeout {timeout_s:g} s")
+            bus = ModbusRtuBus(target, speed, par, 1, timeout_s=timeout_s, retries=0)
+            try:
+                scans = scan_bus(bus, units)
+            finally:
+                bus.close()
+            for scan in scans:
+                out("  " + describe_unit(scan))
+            if scans:
+                return found + sum(1 for s in scans if s.models)
+            out("  no unit answered")
+    return found
+
+
+def _span(units: Sequence[int]) -> str:
+    units = list(units)
+    if units and units == list(range(units[0], units[-1] + 1)):
+        return f"{units[0]}-{units[-1]}"
+    return ",".join(str(u) for u in units)

@@ -121,6 +121,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from gateway.scan import parse_units, run_scan
+
+    logging.getLogger("gateway").setLevel(logging.ERROR)  # the report says what answered; no per-read logs
+    found = run_scan(
+        args.target, protocol=args.protocol, units=parse_units(args.units), baudrate=args.baudrate,
+        parity=args.parity, timeout_s=args.timeout, listen_s=args.listen,
+    )
+    print(f"{found} meter{'s' if found != 1 else ''} found")
+    return 0 if found else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quartier", description="Quartier metering platform")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -162,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     ci = cs.add_parser("intervals", help="print every stored interval")
     ci.add_argument("--config", required=True)
     c.set_defaults(func=cmd_cloud)
+
+    sc = sub.add_parser("scan", help="find which known meters answer on a serial port or TCP endpoint (installers)")
+    sc.add_argument("target", help="serial port (/dev/ttyUSB0) or Modbus TCP host[:port]")
+    sc.add_argument("--protocol", choices=("auto", "tcp", "rtu", "tic"), default="auto",
+                    help="on a serial port, auto listens for a Linky's TIC, then tries Modbus RTU")
+    sc.add_argument("--units", default="1-10", help="Modbus unit ids to try, e.g. 1-10,20 (default 1-10)")
+    sc.add_argument("--baudrate", type=int, help="Modbus RTU speed (default: try the common ones)")
+    sc.add_argument("--parity", choices=("N", "E", "O"), help="Modbus RTU parity (default: try N and E)")
+    sc.add_argument("--timeout", type=float, default=0.3, help="seconds to wait for each Modbus answer")
+    sc.add_argument("--listen", type=float, default=4.0, help="seconds to listen for TIC at each speed")
+    sc.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sim", help="run simulated meters from a site file")
     s.add_argument("--config", required=True)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from gateway.modbus import ModbusRtuBus, ModbusTcpBus
 from gateway.scan import parse_units, plausible, scan_bus
+from quartier.cli import main
 from quartier.clock import ManualClock
 from quartier.registermap import load_model
 from simulators.modbus_rtu import ModbusRtuSimulator
 from simulators.modbus_tcp import ModbusTcpSimulator, SimulatedMeter
 from simulators.profile import LoadProfile
 from simulators.serial_line import SerialLine
+from simulators.site import SimulatedSite
 
 EPOCH = 1_768_780_800  # 2026-01-19T00:00:00Z
 
@@ -83,3 +85,34 @@ def test_parse_units() -> None:
         parse_units("9-2")
     with pytest.raises(ValueError, match="'x'"):
         parse_units("x")
+
+
+def test_scan_command_on_a_mixed_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What an installer sees: ``quartier scan`` on the TCP charger, the RS485 line and the Linky's TIC port."""
+    clock = ManualClock(EPOCH + 12 * 3600)
+    profile = {"initial_index_wh": 1_000_000, "epoch": "2026-01-19T00:00:00Z",
+               "profile": [{"at": "00:00", "power_w": 2000}]}
+    lines = [{"name": "rs485", "link": "rs485", "baudrate": 19200, "parity": "E"}, {"name": "tic", "link": "tic"}]
+    meters = [
+        {"id": "cp1", "model": "alfen_eve", "unit": 1, **profile},
+        {"id": "m1", "model": "abb_b23", "line": "rs485", "unit": 3, **profile},
+        {"id": "linky", "tic": "historic", "contract": "BASE", "meter_id": "021861348497", "line": "tic", **profile},
+    ]
+    with SimulatedSite(meters, clock, lines, str(tmp_path / "site.toml")) as site:
+        tcp = next(m for m in site.gateway_meters() if m["id"] == "cp1")
+        assert main(["scan", f"127.0.0.1:{tcp['port']}", "--units", "1-2"]) == 0
+        out = capsys.readouterr().out
+        assert "unit 1: alfen_eve (identified), import index 1,024,000 Wh" in out and "1 meter found" in out
+        # The installer does not know the line's speed: at 9600 baud (8N1, then 8E1) the line garbles everything.
+        # (A pseudo-terminal cannot see parity, so 19200 8N1 is heard on this 19200 8E1 line; a real UART
+        # would report parity errors there and the scan would go on to 19200 8E1.)
+        target = str(tmp_path / "rs485")
+        assert main(["scan", target, "--protocol", "rtu", "--units", "2-3", "--timeout", "0.2"]) == 0
+        out = capsys.readouterr().out
+        assert out.count("no unit answered") == 2
+        assert "at 19200 8N1" in out and "unit 3: abb_b23 (identified), import index 1,024,000 Wh" in out
+        assert main(["scan", str(tmp_path / "tic"), "--listen", "3"]) == 0
+        out = capsys.readouterr().out
+        assert "Linky in historic mode at 1200 bit/s: meter 021861348497, contract BASE" in out
+    assert main(["scan", "127.0.0.1:1", "--units", "1", "--timeout", "0.2"]) == 1
+    assert "0 meters found" in capsys.readouterr().out
