@@ -197,15 +197,7 @@ def run_scan(
         host, _, port_text = target.rpartition(":") if ":" in target else (target, "", "502")
         port = int(port_text)
         out(f"Modbus TCP {host}:{port}, units {_span(units)}, timeout {timeout_s:g} s")
-        bus = ModbusTcpBus(host, port, timeout_s=timeout_s, retries=0)
-        try:
-            scans = scan_bus(bus, units)
-        finally:
-            bus.close()
-        for scan in scans:
-            out("  " + describe_unit(scan))
-        if not scans:
-            out("  no unit answered")
+        scans = _scan_and_report(ModbusTcpBus(host, port, timeout_s=timeout_s, retries=0), units, out)
         return sum(1 for s in scans if s.models)
     if protocol in ("auto", "tic"):
         from gateway.tic_reader import scan_tic
@@ -227,17 +219,23 @@ def run_scan(
             tries = [(baudrate or 9600, parity or "N")]
         for speed, par in tries:
             out(f"Modbus RTU on {target} at {speed} 8{par}1, units {_span(units)}, timeout {timeout_s:g} s")
-            bus = ModbusRtuBus(target, speed, par, 1, timeout_s=timeout_s, retries=0)
-            try:
-                scans = scan_bus(bus, units)
-            finally:
-                bus.close()
-            for scan in scans:
-                out("  " + describe_unit(scan))
+            scans = _scan_and_report(ModbusRtuBus(target, speed, par, 1, timeout_s=timeout_s, retries=0), units, out)
             if scans:
                 return found + sum(1 for s in scans if s.models)
-            out("  no unit answered")
     return found
+
+
+def _scan_and_report(bus: ModbusBus, units: Sequence[int], out: Callable[[str], None]) -> list[UnitScan]:
+    """Scan ``units`` on ``bus`` (closed afterwards) and print one line per unit that answered."""
+    try:
+        scans = scan_bus(bus, units)
+    finally:
+        bus.close()
+    for scan in scans:
+        out("  " + describe_unit(scan))
+    if not scans:
+        out("  no unit answered")
+    return scans
 
 
 def _span(units: Sequence[int]) -> str:
