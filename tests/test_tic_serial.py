@@ -209,3 +209,16 @@ def test_meter_time_source_stamps_with_the_linky_date(line: SerialLine) -> None:
         reading = meter.read(gateway_clock.now())
         assert reading.t == NOW and reading.import_wh == PROFILE.index_wh(NOW)
         assert meter.stats.frames_without_meter_time == 0
+
+
+@pytest.mark.parametrize("mode", [HISTORIC, STANDARD])
+@pytest.mark.parametrize("contract", ["BASE", "HC", "EJP", "TEMPO"])
+def test_every_mode_and_contract_over_a_serial_line(mode: str, contract: str) -> None:
+    """Each contract's frame crosses a pty at its mode's speed and reads back to the Wh (unpaced: content only)."""
+    with SerialLine(default_baudrate=1200 if mode == HISTORIC else 9600, bytesize=7, parity="E", pace=False) as fast:
+        with simulator(fast, mode, contract) as sim, TicMeter("m1", fast.end_b, mode=mode) as meter:
+            wait_for(lambda: meter.latest is not None, 5, f"a {mode} {contract} frame")
+            assert_exact(meter, sim)
+            latest = meter.latest
+            assert latest is not None and latest.mode == mode
+            assert meter.stats.groups_bad_checksum == meter.stats.groups_malformed == 0
