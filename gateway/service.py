@@ -137,6 +137,10 @@ class Gateway:
                 out.append(meter.read(self.clock.now()))
             except MeterError as e:
                 out.append(e)
+            except Exception as e:  # noqa: BLE001 - a driver's bug must not stop the other meters or the loop
+                if meter.meter_id not in self._failing:
+                    log.exception("meter %s: unexpected error in its driver", meter.meter_id)
+                out.append(MeterError(f"meter {meter.meter_id}: unexpected driver error: {e!r}"))
         return out
 
     def _builder(self, meter_id: str, direction: Direction) -> IntervalBuilder:

@@ -202,3 +202,28 @@ def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path
         assert rig.gateway.outbox.counts()["rejected_batches"] == 0
     finally:
         rig.close()
+
+
+def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A meter whose driver raises something unexpected is counted as failing; the others go on."""
+    from gateway.meters import Reading
+
+    class Broken:
+        meter_id = "broken"
+
+        def read(self, t: float) -> Reading:
+            raise ZeroDivisionError("bug in a driver")
+
+        def close(self) -> None:
+            pass
+
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    try:
+        rig.gateway.meters.append(Broken())
+        rig.gateway._bus_groups.append([rig.gateway.meters[-1]])
+        rig.run_until(T0 + 2 * 900)
+        assert rig.gateway.drain(timeout_s=30)
+        assert rig.gateway.stats.read_errors["broken"] > 0
+        assert rig.stored("cp1") == expected_intervals("cp1", 2)
+    finally:
+        rig.close()
