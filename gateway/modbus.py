@@ -946,6 +946,15 @@ class ModbusMeter:
         return frozenset(self._registers)
 
     @property
+    def index_wrap_wh(self) -> int | None:
+        """Where the import index rolls over to 0: 2^bits x scale x unit of an integer register; None for floats. [Wh]"""
+        register = self.model.registers["import_energy"]
+        if register.type.startswith("float"):
+            return None
+        bits = 16 * register.count - (1 if register.type.startswith("int") else 0)
+        return round(2**bits * register.scale * register.factor)
+
+    @property
     def requests_per_read(self) -> int:
         """Requests one successful read takes now."""
         return len(self._plan)

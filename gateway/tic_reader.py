@@ -310,6 +310,9 @@ class TicMeter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    #: TIC energy indexes have 9 digits of Wh: they roll over at 10^9 Wh. [Wh]
+    index_wrap_wh = 10**9
+
     @property
     def latest(self) -> TicReading | None:
         """The latest usable frame's content, however old."""

@@ -21,13 +21,21 @@ class Quality(str, enum.Enum):
 
     ``measured``: both boundary indexes were read at the boundary itself.
     ``interpolated``: at least one boundary index was interpolated linearly
-    between the two polls around it.
+    between the two polls around it, at most ``max_gap_s`` apart (30 min by
+    default): the meter was read on both sides of the quarter-hour.
+    ``estimated``: at least one boundary lies in a longer gap without
+    readings (meter silent, gateway down) of at most ``max_estimate_gap_s``;
+    its index is spread linearly over the gap. The energy of the whole gap
+    is the meter's (conserved); only its split between quarter-hours is
+    estimated.
     ``missing``: at least one boundary could not be determined (no poll on one
-    side, or the gap between polls was too long); energy is unknown.
+    side, a gap longer than ``max_estimate_gap_s``, or the index went back or
+    was replaced); energy is unknown.
     """
 
     MEASURED = "measured"
     INTERPOLATED = "interpolated"
+    ESTIMATED = "estimated"
     MISSING = "missing"
 
 
@@ -44,11 +52,11 @@ class Direction(str, enum.Enum):
     EXPORT = "export"
 
 
-_QUALITY_RANK = {Quality.MEASURED: 0, Quality.INTERPOLATED: 1, Quality.MISSING: 2}
+_QUALITY_RANK = {Quality.MEASURED: 0, Quality.INTERPOLATED: 1, Quality.ESTIMATED: 2, Quality.MISSING: 3}
 
 
 def worst_quality(a: Quality, b: Quality) -> Quality:
-    """The worse of two qualities (missing > interpolated > measured)."""
+    """The worse of two qualities (missing > estimated > interpolated > measured)."""
     return a if _QUALITY_RANK[a] >= _QUALITY_RANK[b] else b
 
 

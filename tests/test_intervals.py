@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.intervals import IntervalBuilder, interpolate_index
+from gateway.intervals import Boundary, IntervalBuilder, interpolate_index
 from quartier.series import Interval, Quality
 
 T0 = 1_768_780_800  # 2026-01-19T00:00:00Z, a quarter-hour boundary
@@ -37,14 +37,58 @@ def test_first_reading_off_boundary_waits_for_next_boundary() -> None:
     assert b.add(T0 + 1800, 30) == [Interval("cp1", T0 + 900, 10, 20, 30, Quality.MEASURED)]
 
 
-def test_gap_longer_than_max_gap_gives_missing_intervals() -> None:
+def test_gap_longer_than_max_gap_is_estimated_and_conserves_energy() -> None:
     b = IntervalBuilder("cp1", max_gap_s=1800)
+    b.add(T0 + 60, 0)
+    # The meter is silent for 1 h 10 min: 4,200 Wh over 4,200 s, spread linearly (1 Wh/s).
+    out = b.add(T0 + 4260, 4200)
+    assert [i.start for i in out] == [T0 + 900, T0 + 1800, T0 + 2700]  # +3600 waits for a reading after it
+    assert [(i.energy_wh, i.quality) for i in out] == [(900, Quality.ESTIMATED)] * 3
+    assert out[0].index_start_wh == 840  # (900 - 60) s at 1 Wh/s
+
+
+def test_gap_longer_than_max_estimate_gap_is_missing() -> None:
+    b = IntervalBuilder("cp1", max_gap_s=1800, max_estimate_gap_s=3000)
     b.add(T0, 0)
     out = b.add(T0 + 3600, 4000)  # 1 h gap: boundaries +900, +1800, +2700 missing, +3600 measured
     assert [i.start for i in out] == [T0, T0 + 900, T0 + 1800, T0 + 2700]
     assert all(i.quality is Quality.MISSING and i.energy_wh is None for i in out)
     assert out[0].index_start_wh == 0 and out[0].index_end_wh is None
     assert out[-1].index_end_wh == 4000
+
+
+def test_counter_wrap_keeps_indexes_increasing_and_energy_right() -> None:
+    wrap = 10**9  # a 9-digit TIC index [Wh]
+    b = IntervalBuilder("linky", wrap_wh=wrap)
+    b.add(T0, wrap - 300)
+    out = b.add(T0 + 900, 500)  # rolled over: 300 Wh to the top, then 500 Wh
+    assert out == [Interval("linky", T0, 800, wrap - 300, wrap + 500, Quality.MEASURED)]
+    resumed = IntervalBuilder("linky", wrap_wh=wrap, state=b.state())
+    assert resumed.add(T0 + 1800, 1500) == [Interval("linky", T0 + 900, 1000, wrap + 500, wrap + 1500, Quality.MEASURED)]
+    assert b.wraps == 1
+
+
+def test_meter_replaced_mid_interval_is_missing_then_measured_again() -> None:
+    """The old meter read 1,000,000 Wh; the new one starts at 12 Wh: no interval is invented across the swap."""
+    b = IntervalBuilder("cp1", wrap_wh=2**32)
+    b.add(T0, 1_000_000)
+    b.add(T0 + 600, 1_001_000)
+    out = b.add(T0 + 1200, 12)  # replaced between the two readings: the boundary at +900 is unknown
+    out += b.add(T0 + 1800, 412)
+    assert out == [
+        Interval("cp1", T0, None, 1_000_000, None, Quality.MISSING),
+        Interval("cp1", T0 + 900, None, None, 412, Quality.MISSING),
+    ]
+    assert b.add(T0 + 2700, 912) == [Interval("cp1", T0 + 1800, 500, 412, 912, Quality.MEASURED)]
+    assert b.discontinuities == 1 and b.wraps == 0  # a fall from the bottom of the range is no wrap
+
+
+def test_index_rising_faster_than_the_meter_can_is_a_discontinuity() -> None:
+    b = IntervalBuilder("cp1", max_power_w=22_000)
+    b.add(T0 - 60, 0)
+    out = b.add(T0 + 60, 50_000)  # 50 kWh in 2 min = 1.5 MW: a replaced meter, not energy
+    assert out == [] and b.boundary == Boundary(T0, None, Quality.MISSING)
+    assert b.discontinuities == 1
 
 
 def test_decreasing_index_is_missing_not_negative() -> None:

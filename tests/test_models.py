@@ -497,3 +497,9 @@ def test_every_rs485_model_on_one_rtu_line() -> None:
             assert bus.stats.timeouts == bus.stats.rejected_frames == 0
         finally:
             bus.close()
+
+
+def test_index_wrap_follows_the_import_register_type() -> None:
+    bus = ModbusTcpBus("127.0.0.1", 1)  # never connected: the property needs no traffic
+    wraps = {name: ModbusMeter(name, bus, load_model(name), 1).index_wrap_wh for name in ("em340", "iem3155", "sdm630")}
+    assert wraps == {"em340": 2**31 * 100, "iem3155": 2**63, "sdm630": None}  # int32 of 0.1 kWh, int64 of Wh, float
