@@ -1,7 +1,10 @@
 """Ingest one MQTT message: verify, decrypt, check the sequence, store (no MQTT here).
 
 Order matters and is fixed: parse the header, check the topic, find the
-gateway's enrolled key, verify the signature, and only then decrypt. A batch
+gateway and the header's key id in the registry, refuse a revoked gateway, a
+revoked key or a retired key past its grace period (judged by the cloud's own
+clock, never by the gateway's ``created_ms``), verify the signature, and only
+then decrypt. A batch
 is written to the store before it is recorded in the ledger, and acknowledged
 only after both, so a crash anywhere means redelivery, and redelivery is
 harmless because store writes are idempotent.
@@ -11,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -22,6 +27,7 @@ from cloud.ledger import Ledger
 from cloud.store import SeriesStore
 from quartier import batch, envelope
 from quartier.errors import EnvelopeError, StoreError
+from quartier.keys import EnrolledKey, GatewayEntry, RegistryError, format_utc
 from quartier.mqtt import gateway_of
 
 log = logging.getLogger(__name__)
@@ -46,20 +52,30 @@ class Outcome:
     ack: bool = False
 
 
+GatewayLookup = Callable[[str], "GatewayEntry | Ed25519PublicKey | None"]
+"""Gateway id -> its registry entry (or, for simple setups and tests, its single public key), None if unknown."""
+
+
 class Ingestor:
-    """Turns batch messages into stored intervals; counts rejections per reason."""
+    """Turns batch messages into stored intervals; counts rejections per reason.
+
+    ``gateways`` looks a gateway up (normally :class:`cloud.service.GatewayRegistry`); ``now`` is the cloud's
+    clock in UTC seconds since the epoch, used to decide whether a retired key's grace period is over.
+    """
 
     def __init__(
         self,
-        gateway_keys: Callable[[str], Ed25519PublicKey | None],
+        gateways: GatewayLookup,
         cloud_key: X25519PrivateKey,
         ledger: Ledger,
         store: SeriesStore,
+        now: Callable[[], float] = time.time,
     ) -> None:
-        self.gateway_keys = gateway_keys
+        self.gateways = gateways
         self.cloud_key = cloud_key
         self.ledger = ledger
         self.store = store
+        self.now = now
         self.counts: Counter[str] = Counter()
 
     def handle(self, topic: str, data: bytes) -> Outcome:
@@ -71,6 +87,10 @@ class Ingestor:
         except StoreError as e:
             log.error("store failed, batch left for redelivery: %s", e)
             outcome = Outcome("retry", reason="store-failed", detail=str(e))
+        except RegistryError as e:
+            # Fail closed without losing the batch: nothing is accepted while the registry is unreadable.
+            log.error("gateway registry unreadable, batch left for redelivery: %s", e)
+            outcome = Outcome("retry", reason="registry-unreadable", detail=str(e))
         if outcome.status == "rejected":
             self.ledger.reject(topic, outcome.reason or "?", outcome.detail or "", data)
             log.warning("rejected message on %s: %s: %s", topic, outcome.reason, outcome.detail)
@@ -84,9 +104,7 @@ class Ingestor:
         h = env.header
         if gateway_of(topic) != h.gateway_id:
             raise EnvelopeError("topic-mismatch", f"header says gateway {h.gateway_id!r}, topic is {topic!r}")
-        key = self.gateway_keys(h.gateway_id)
-        if key is None:
-            raise EnvelopeError("unknown-gateway", f"gateway {h.gateway_id!r} is not enrolled (quartier keys enrol)")
+        key = self._accepted_key(h.gateway_id, h.key_id)
         envelope.verify(env, key)
         # From here on the sender is authenticated: it gets an answer.
         digest = hashlib.sha256(data).digest()
@@ -105,3 +123,42 @@ class Ingestor:
         self.store.write_intervals(h.gateway_id, intervals)
         self.ledger.record(h.gateway_id, h.seq, digest, len(intervals))
         return Outcome("stored", h.gateway_id, h.seq, len(intervals), ack=True)
+
+    def _accepted_key(self, gateway_id: str, kid: bytes) -> Ed25519PublicKey:
+        """The enrolled public key with id ``kid`` if the cloud accepts it now, else EnvelopeError with the reason."""
+        found = self.gateways(gateway_id)
+        if found is None:
+            raise EnvelopeError("unknown-gateway", f"gateway {gateway_id!r} is not enrolled (quartier keys enrol)")
+        if isinstance(found, Ed25519PublicKey):
+            return found  # a bare key: envelope.verify compares the key id
+        entry: GatewayEntry = found
+        if entry.revoked_at is not None:
+            raise EnvelopeError(
+                "revoked-gateway",
+                f"gateway {gateway_id!r} was revoked at {format_utc(entry.revoked_at)}"
+                + (f": {entry.revoked_reason}" if entry.revoked_reason else ""),
+            )
+        key: EnrolledKey | None = entry.find(kid)
+        if key is None:
+            enrolled = ", ".join(k.key_id for k in entry.keys) or "none"
+            raise EnvelopeError(
+                "unknown-key",
+                f"gateway {gateway_id!r} signed with key id {kid.hex()}, enrolled key ids are {enrolled} "
+                "(enrol the new key: quartier keys enrol)",
+            )
+        now = datetime.fromtimestamp(self.now(), timezone.utc)
+        state = entry.state(key, now)
+        if state == "revoked-key":
+            raise EnvelopeError(
+                "revoked-key",
+                f"key {key.key_id} of gateway {gateway_id!r} was revoked at {format_utc(key.revoked_at)}"  # type: ignore[arg-type]
+                + (f": {key.revoked_reason}" if key.revoked_reason else ""),
+            )
+        if state == "expired-key":
+            until = key.accepted_until or key.retired_at
+            raise EnvelopeError(
+                "expired-key",
+                f"key {key.key_id} of gateway {gateway_id!r} was retired and its grace period ended at "
+                f"{format_utc(until) if until else '?'}; restart the gateway so it signs with its new key",
+            )
+        return key.public_key

@@ -7,34 +7,41 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from cloud.ingest import Ingestor, Outcome
 from cloud.ledger import Ledger
 from cloud.store import SeriesStore, open_store
 from quartier.config import CloudConfig
-from quartier.keys import load_cloud_private, load_registry
+from quartier.keys import GatewayEntry, load_cloud_private, load_registry
 from quartier.mqtt import TOPIC_ROOT, Message, MqttLink, ack_topic
 
 log = logging.getLogger(__name__)
 
 
 class GatewayRegistry:
-    """Enrolled gateways from the registry file, re-read when the file changes."""
+    """Enrolled gateways from the registry file, re-read whenever the file changes.
+
+    A change is noticed by the file's identity and modification time (``st_ino``, ``st_mtime_ns``, ``st_size``):
+    registry writes rename a new file into place, so even two changes within one clock tick are seen. A missing
+    file means no gateway is enrolled; an unreadable or invalid one raises :class:`RegistryError` (the ingestor
+    then leaves the batch for redelivery) until it is fixed, never falling back to an older copy.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._mtime: float | None = None
-        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._stamp: tuple[int, int, int] | None = None
+        self._entries: dict[str, GatewayEntry] = {}
 
-    def __call__(self, gateway_id: str) -> Ed25519PublicKey | None:
+    def __call__(self, gateway_id: str) -> GatewayEntry | None:
         try:
-            mtime = self.path.stat().st_mtime
+            st = self.path.stat()
         except OSError:
+            self._stamp, self._entries = None, {}
             return None
-        if mtime != self._mtime:
-            self._keys, self._mtime = load_registry(self.path), mtime
-        return self._keys.get(gateway_id)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._entries = load_registry(self.path)
+            self._stamp = stamp
+        return self._entries.get(gateway_id)
 
 
 class Cloud:
@@ -59,6 +66,9 @@ class Cloud:
             on_message=self._on_message,
             manual_ack=True,
             keepalive_s=config.mqtt.keepalive_s,
+            tls_ca=config.mqtt.tls_ca,
+            tls_cert=config.mqtt.tls_cert,
+            tls_key=config.mqtt.tls_key,
         )
         self.on_outcome: list[Callable[[Outcome], None]] = []
 

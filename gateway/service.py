@@ -24,7 +24,7 @@ from quartier.clock import Clock
 from quartier.config import GatewayConfig
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
-from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic
+from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic, status_topic
 from quartier.series import Direction, Interval
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ class Gateway:
             subscriptions=[(ack_topic(self.gateway_id), 1)],
             on_message=self._on_ack,
             keepalive_s=config.mqtt.keepalive_s,
+            tls_ca=config.mqtt.tls_ca,
+            tls_cert=config.mqtt.tls_cert,
+            tls_key=config.mqtt.tls_key,
+            status_topic=status_topic(self.gateway_id),
         )
 
     def start(self) -> None:

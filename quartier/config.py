@@ -117,13 +117,41 @@ class Table:
 
 @dataclass(frozen=True)
 class MqttConfig:
+    """``[mqtt]``: the broker's address, keepalive in seconds, and optional TLS files.
+
+    ``tls_ca`` (the CA that signed the broker's certificate), ``tls_cert`` and ``tls_key`` (this client's
+    certificate and private key, whose CN is the MQTT identity) go together: all three or none. Relative paths
+    start at the config file's folder. With TLS the port defaults to 8883.
+    """
+
     host: str = "127.0.0.1"
     port: int = 1883
     keepalive_s: int = 30
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None
 
     @classmethod
     def from_table(cls, t: Table) -> MqttConfig:
-        c = cls(t.str("host", "127.0.0.1"), t.int("port", 1883, 1, 65535), t.int("keepalive_s", 30, 5, 3600))
+        host = t.str("host", "127.0.0.1")
+        files = {name: t.path_(name, None) for name in ("tls_ca", "tls_cert", "tls_key")}
+        given = [name for name, v in files.items() if v is not None]
+        if given and len(given) != 3:
+            missing = [name for name in files if files[name] is None]
+            raise t.error(
+                missing[0],
+                f"missing: TLS needs tls_ca, tls_cert and tls_key together (got only {', '.join(given)}); "
+                "see docs/operations.md, 'MQTT security'",
+            )
+        for name, v in files.items():
+            if v is not None and not v.is_file():
+                raise t.error(name, f"file {v} does not exist (relative paths start at {t.path.parent})")
+        port = t.int("port", 8883 if given else 1883, 1, 65535)
+        c = cls(host, port, t.int("keepalive_s", 30, 5, 3600), files["tls_ca"], files["tls_cert"], files["tls_key"])
         t.done()
         return c
 

@@ -81,7 +81,7 @@ def test_keys_are_private_refuse_overwrite_and_enrol(tmp_path: Path, capsys: pyt
     reg = tmp_path / "gateways.json"
     assert main(["keys", "enrol", "--registry", str(reg), "--id", "gw-1", "--public-key",
                  str(tmp_path / "gw" / "gateway.pub")]) == 0
-    assert keys.key_id(keys.load_registry(reg)["gw-1"]).hex() == kid
+    assert keys.load_registry(reg)["gw-1"].current.key_id == kid  # type: ignore[union-attr]
     assert main(["keys", "enrol", "--registry", str(reg), "--id", "Bad Id", "--public-key",
                  str(tmp_path / "gw" / "gateway.pub")]) == 2
 
