@@ -24,7 +24,7 @@ from quartier.clock import Clock
 from quartier.config import GatewayConfig
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
-from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic, status_topic
+from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic, live_topic, status_topic
 from quartier.series import Direction, Interval
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,14 @@ class Gateway:
         t = self.clock.now()
         self.stats.polls += 1
         new: list[Interval] = []
+        live: dict[str, dict[str, float | int | None]] = {}
         results = self._readers.map(self._read_bus, self._bus_groups)
         for group, readings in zip(self._bus_groups, results):
             for meter, reading in zip(group, readings):
                 if isinstance(reading, MeterError):
                     self._meter_failed(meter.meter_id, reading)
                     continue
+                live[meter.meter_id] = _live_values(reading)
                 if meter.meter_id in self._failing:
                     self._failing.discard(meter.meter_id)
                     log.info("meter %s answers again", meter.meter_id)
@@ -129,6 +131,10 @@ class Gateway:
             self.stats.batches_sealed += 1
         else:
             self.outbox.commit(states)
+        if live and self.config.live_values:
+            # QoS 0, not retained: live curves only; a lost message is simply the next poll's business.
+            payload = json.dumps({"t": round(t, 3), "meters": live}, separators=(",", ":")).encode()
+            self.mqtt.publish(live_topic(self.gateway_id), payload, qos=0)
         self.publish_due()
         return new
 
@@ -152,7 +158,15 @@ class Gateway:
         builder = self.builders.get((meter_id, direction))
         if builder is None:
             state = self._states.get(_state_key(meter_id, direction))
-            builder = IntervalBuilder(meter_id, self.config.max_gap_s, state, direction)
+            meter = next((m for m in self.meters if m.meter_id == meter_id), None)
+            builder = IntervalBuilder(
+                meter_id,
+                self.config.max_gap_s,
+                state,
+                direction,
+                max_estimate_gap_s=self.config.max_estimate_gap_s,
+                wrap_wh=getattr(meter, "index_wrap_wh", None),
+            )
             self.builders[meter_id, direction] = builder
         return builder
 
@@ -240,3 +254,16 @@ def _group_by_bus(meters: Sequence[Meter]) -> list[list[Meter]]:
         bus = getattr(meter, "bus", None)
         groups.setdefault(id(bus) if bus is not None else id(meter), []).append(meter)
     return list(groups.values())
+
+
+def _live_values(reading: Reading) -> dict[str, float | int | None]:
+    """What the live topic says of one meter: power [W] (apparent power [VA] for a TIC meter) and indexes [Wh]."""
+    values: dict[str, float | int | None] = {"t": round(reading.t, 3), "import_wh": reading.import_wh}
+    if reading.export_wh is not None:
+        values["export_wh"] = reading.export_wh
+    if reading.power_w is not None:
+        values["power_w"] = round(reading.power_w, 1)
+    for key in ("apparent_power_va", "apparent_power_export_va"):
+        if key in reading.values:
+            values[key] = reading.values[key]
+    return values

@@ -167,6 +167,8 @@ class GatewayConfig:
     cloud_public_key: Path
     poll_interval_s: int
     max_gap_s: int
+    max_estimate_gap_s: int
+    live_values: bool
     resend_after_s: float
     max_in_flight: int
     mqtt: MqttConfig
@@ -195,6 +197,8 @@ class GatewayConfig:
             cloud_public_key=g.path_("cloud_public_key"),
             poll_interval_s=poll,
             max_gap_s=g.int("max_gap_s", 1800, 1),
+            max_estimate_gap_s=g.int("max_estimate_gap_s", 86_400, 0),
+            live_values=g.bool("live_values", True),
             resend_after_s=g.float("resend_after_s", 30.0, 0.1),
             max_in_flight=g.int("max_in_flight", 50, 1, 10000),
             mqtt=MqttConfig.from_table(root.table("mqtt", required=False)),

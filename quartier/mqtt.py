@@ -43,6 +43,11 @@ def status_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/{gateway_id}/status"
 
 
+def live_topic(gateway_id: str) -> str:
+    """Where a gateway publishes its meters' instantaneous values: QoS 0, not retained, not persistent."""
+    return f"{TOPIC_ROOT}/{gateway_id}/live"
+
+
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
 

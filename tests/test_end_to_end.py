@@ -227,3 +227,62 @@ def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path, mosquitto: Mosqu
         assert rig.stored("cp1") == expected_intervals("cp1", 2)
     finally:
         rig.close()
+
+
+def test_live_values_on_their_own_qos0_topic(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Each poll publishes every meter's power on quartier/v1/<gw>/live at QoS 0; the outbox path is untouched."""
+    import json
+    import queue
+
+    from quartier.mqtt import Message, MqttLink, live_topic
+
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    received: queue.Queue[Message] = queue.Queue()
+    watcher = MqttLink("watcher", "127.0.0.1", mosquitto.port, subscriptions=[(live_topic("gw-e2e"), 0)],
+                       on_message=received.put, clean_start=True)
+    watcher.start()
+    try:
+        assert watcher.wait_connected(10)
+        time.sleep(0.3)  # let the subscription settle
+        rig.clock.set(T0 + 60)  # between boundaries: a poll that completes no interval
+        assert rig.gateway.poll_once() == []
+        message = received.get(timeout=10)
+        assert message.qos == 0
+        doc = json.loads(message.payload)
+        assert doc["t"] == T0 + 60
+        assert doc["meters"]["cp1"]["power_w"] == 7400 and doc["meters"]["cp1"]["import_wh"] == 5_000_000 + 123
+        assert doc["meters"]["cp3"]["power_w"] == 22000
+        assert rig.gateway.outbox.counts()["pending_batches"] == 0  # live values never go through the outbox
+    finally:
+        watcher.stop()
+        rig.close()
+
+
+def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Readings pile up on disk while the broker is away; when it is back, the backlog drains, nothing lost."""
+    quarters = 1 + 24  # one quarter-hour online, then six hours without a broker
+    wh = {
+        "cp1": [1850] * quarters,
+        "cp2": EXPECTED_WH["cp2"] + [925] * (quarters - 8),
+        "cp3": EXPECTED_WH["cp3"] + [0] * (quarters - 8),
+    }
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    try:
+        rig.run_until(T0 + 900)
+        assert rig.gateway.drain(timeout_s=30)
+        mosquitto.stop()
+        rig.run_until(T0 + quarters * 900)
+        counts = rig.gateway.outbox.counts()
+        assert counts["pending_batches"] == quarters - 1  # one batch per quarter-hour, all kept on disk
+        mosquitto.start()  # same port; a broker without persistence: every session starts afresh
+        assert rig.cloud.mqtt.wait_connected(30) and rig.gateway.mqtt.wait_connected(30)
+        assert rig.gateway.drain(timeout_s=60), rig.gateway.outbox.counts()
+        for meter in ("cp1", "cp2", "cp3"):
+            stored = rig.stored(meter)
+            assert [i.start for i in stored] == [T0 + 900 * q for q in range(quarters)], meter
+            assert [i.energy_wh for i in stored] == wh[meter], meter
+            assert all(i.quality is Quality.MEASURED for i in stored)
+        assert rig.cloud.ledger.accepted_count("gw-e2e") == quarters
+        assert rig.cloud.ledger.rejection_counts() == {}
+    finally:
+        rig.close()

@@ -202,3 +202,9 @@ def test_import_and_export_of_one_meter_are_separate_series(backend: Backend) ->
     s.write_intervals("gw-1", [missing])  # a known export becoming unknown leaves the import alone
     assert s.read_intervals("gw-1", "cp1", direction=Direction.EXPORT) == [missing]
     assert s.read_intervals("gw-1", "cp1") == [imported]
+
+
+def test_estimated_quality_is_stored_as_such(backend: Backend) -> None:
+    estimated = Interval("cp1", T0, 900, 840, 1740, Quality.ESTIMATED)
+    backend.store.write_intervals("gw-1", [estimated])
+    assert backend.store.read_intervals("gw-1", "cp1") == [estimated]
