@@ -947,7 +947,10 @@ class ModbusMeter:
 
     @property
     def index_wrap_wh(self) -> int | None:
-        """Where the import index rolls over to 0: 2^bits x scale x unit of an integer register; None for floats. [Wh]"""
+        """Where the import index rolls over to 0: 2^bits x scale x unit of an integer register, None for floats. [Wh]
+
+        (2^31 for a signed int32: the meter counts up to its largest positive value.)
+        """
         register = self.model.registers["import_energy"]
         if register.type.startswith("float"):
             return None

@@ -125,6 +125,16 @@ class Outbox:
         with self._lock:
             self._db.execute("UPDATE outbox SET status = 'rejected', reason = ? WHERE seq = ?", (reason, seq))
 
+    def size_bytes(self) -> int:
+        """Disk space the outbox uses: the database file and its write-ahead log. [bytes]"""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += Path(str(self.path) + suffix).stat().st_size
+            except OSError:
+                pass
+        return total
+
     def counts(self) -> dict[str, int]:
         """Batches and intervals per status, for status output."""
         with self._lock:

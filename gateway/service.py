@@ -20,14 +20,18 @@ from gateway.intervals import IntervalBuilder
 from gateway.meters import Meter, Reading, open_meter
 from gateway.outbox import Outbox
 from quartier import batch, envelope
-from quartier.clock import Clock
+from quartier.clock import Clock, SystemClock
 from quartier.config import GatewayConfig
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
 from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic, live_topic, status_topic
 from quartier.series import Direction, Interval
+from quartier.timesync import clock_synchronised
 
 log = logging.getLogger(__name__)
+
+#: A wall-clock step larger than this between two polls is logged as a jump. [s]
+WALL_CLOCK_JUMP_S = 60.0
 
 
 @dataclass
@@ -39,6 +43,8 @@ class GatewayStats:
     publishes: int = 0
     acks: int = 0
     rejections: int = 0
+    clock_jumps: int = 0
+    outbox_bytes: int = 0
 
 
 class Gateway:
@@ -68,6 +74,8 @@ class Gateway:
         self._in_flight: dict[int, float] = {}
         self._lock = threading.Lock()
         self._failing: set[str] = set()
+        self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last poll
+        self._budget_level = 0.0  # the outbox budget alarm level last reported
         self.mqtt = MqttLink(
             client_id=f"quartier-gw-{self.gateway_id}",
             host=config.mqtt.host,
@@ -189,13 +197,21 @@ class Gateway:
         return n
 
     def run(self, stop: threading.Event, until: float | None = None) -> None:
-        """Poll on every multiple of poll_interval_s until ``stop`` is set or the clock passes ``until``."""
+        """Poll on every multiple of poll_interval_s until ``stop`` is set or the clock passes ``until``.
+
+        On the system clock (in the field) with ``require_time_sync``, nothing is polled until the kernel
+        says the clock is synchronised (a Pi without RTC boots with a wrong time: no interval may carry it).
+        """
         step = self.config.poll_interval_s
+        if isinstance(self.clock, SystemClock) and self.config.require_time_sync:
+            self._wait_for_time_sync(stop)
         while not stop.is_set():
             now = self.clock.now()
             if until is not None and now > until:
                 return
+            self._check_wall_clock(now)
             self.poll_once()
+            self._check_outbox_budget()
             next_t = (int(now // step) + 1) * step
             wait = next_t - self.clock.now()
             # Wake at least once a real second to drain acks and resend.
@@ -204,6 +220,45 @@ class Gateway:
                 self.clock.sleep(chunk)
                 self.publish_due()
                 wait = next_t - self.clock.now()
+
+    def _wait_for_time_sync(self, stop: threading.Event, check_every_s: float = 5.0) -> None:
+        """Block until the system clock is synchronised (or the kernel cannot tell); logs once."""
+        logged = False
+        while not stop.is_set() and clock_synchronised() is False:
+            if not logged:
+                log.warning("system clock not synchronised (no NTP yet): not polling until it is, so that no "
+                            "interval carries a wrong time; check network access and systemd-timesyncd")
+                logged = True
+            stop.wait(check_every_s)
+        if logged:
+            log.info("system clock synchronised; polling starts")
+
+    def _check_wall_clock(self, now: float) -> None:
+        """Log a jump of the wall clock against the monotonic clock (NTP stepping the time, a manual change)."""
+        mono = time.monotonic()
+        if self._last_times is not None and isinstance(self.clock, SystemClock):
+            last_wall, last_mono = self._last_times
+            jump = (now - last_wall) - (mono - last_mono)
+            if abs(jump) > WALL_CLOCK_JUMP_S:
+                self.stats.clock_jumps += 1
+                log.warning("wall clock jumped by %+.0f s; readings before and after are kept in time order, "
+                            "boundaries across the jump are estimated or missing", jump)
+        self._last_times = (now, mono)
+
+    def _check_outbox_budget(self) -> None:
+        """Alarm (log, stats) when the outbox passes half, then 90 % of its disk budget; never drops a batch."""
+        used = self.outbox.size_bytes()
+        budget = int(self.config.outbox_budget_mb * 1024 * 1024)
+        level = next((f for f in (0.9, 0.5) if used >= f * budget), 0.0)
+        if level > self._budget_level:
+            counts = self.outbox.counts()
+            log.error("outbox at %.0f %% of its %g MB budget (%d batches waiting): the link to the cloud has been "
+                      "down long; nothing is dropped, but free disk space or restore the link",
+                      100 * used / budget, self.config.outbox_budget_mb, counts["pending_batches"])
+        elif level < self._budget_level:
+            log.info("outbox back under %.0f %% of its budget", 100 * self._budget_level)
+        self._budget_level = level
+        self.stats.outbox_bytes = used
 
     def drain(self, timeout_s: float) -> bool:
         """Keep publishing until the outbox has no pending batch or ``timeout_s`` real seconds pass."""

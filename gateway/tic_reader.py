@@ -38,7 +38,6 @@ from typing import Any
 import serial
 
 from gateway.meters import Reading, register_driver
-from quartier.clock import Clock, SystemClock
 from gateway.tic import (
     BAUDRATES,
     HISTORIC,
@@ -52,6 +51,7 @@ from gateway.tic import (
     detect_mode,
     tic_reading,
 )
+from quartier.clock import Clock, SystemClock
 from quartier.errors import ConfigError, MeterError
 
 log = logging.getLogger(__name__)

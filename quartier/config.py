@@ -170,6 +170,8 @@ class GatewayConfig:
     max_estimate_gap_s: int
     live_values: bool
     resend_after_s: float
+    outbox_budget_mb: float
+    require_time_sync: bool
     max_in_flight: int
     mqtt: MqttConfig
     meters: list[dict[str, Any]] = field(default_factory=list)
@@ -200,6 +202,8 @@ class GatewayConfig:
             max_estimate_gap_s=g.int("max_estimate_gap_s", 86_400, 0),
             live_values=g.bool("live_values", True),
             resend_after_s=g.float("resend_after_s", 30.0, 0.1),
+            outbox_budget_mb=g.float("outbox_budget_mb", 1024.0, 0.01),
+            require_time_sync=g.bool("require_time_sync", True),
             max_in_flight=g.int("max_in_flight", 50, 1, 10000),
             mqtt=MqttConfig.from_table(root.table("mqtt", required=False)),
             meters=[],

@@ -286,3 +286,50 @@ def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: P
         assert rig.cloud.ledger.rejection_counts() == {}
     finally:
         rig.close()
+
+
+def test_outbox_budget_alarm_is_raised_and_nothing_dropped(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the broker away, the outbox passes half its (tiny) budget: logged once, every batch kept."""
+    import dataclasses
+    import logging
+
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    try:
+        rig.gateway.config = dataclasses.replace(rig.gateway.config, outbox_budget_mb=0.05)  # 50 KiB
+        mosquitto.stop()
+        with caplog.at_level(logging.ERROR, logger="gateway.service"):
+            rig.run_until(T0 + 24 * 900)
+        alarms = [r for r in caplog.records if "of its 0.05 MB budget" in r.getMessage()]
+        assert 1 <= len(alarms) <= 2  # at 50 %, then maybe at 90 %: once per level, not once per poll
+        assert rig.gateway.stats.outbox_bytes >= 0.5 * 0.05 * 1024 * 1024
+        assert rig.gateway.outbox.counts()["pending_batches"] == 24
+    finally:
+        rig.close()
+
+
+def test_no_poll_before_the_system_clock_is_synchronised(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's NTP state cannot be changed here: it is the one thing stubbed (as GPIO would be)."""
+    import gateway.service as service
+    from quartier.clock import SystemClock
+
+    synchronised = threading.Event()
+    monkeypatch.setattr(service, "clock_synchronised", lambda: synchronised.is_set())
+    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig.gateway.clock = SystemClock()
+    stop = threading.Event()
+    runner = threading.Thread(target=rig.gateway._wait_for_time_sync, args=(stop, 0.05))
+    try:
+        runner.start()
+        time.sleep(0.3)
+        assert runner.is_alive() and rig.gateway.stats.polls == 0  # still waiting, nothing read
+        synchronised.set()
+        runner.join(2)
+        assert not runner.is_alive()
+    finally:
+        stop.set()
+        runner.join(2)
+        rig.close()
