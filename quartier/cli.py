@@ -96,10 +96,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if args.gateway_cmd == "status":
         from gateway.outbox import Outbox
 
+        from quartier.timesync import clock_synchronised
+
         outbox = Outbox(config.state_dir / "outbox.sqlite")
         for k, v in outbox.counts().items():
             print(f"{k}: {v}")
+        used = outbox.size_bytes()
+        print(f"outbox_bytes: {used} ({100 * used / (config.outbox_budget_mb * 1024 * 1024):.1f} % of the "
+              f"{config.outbox_budget_mb:g} MB budget)")
         outbox.close()
+        synced = clock_synchronised()
+        print(f"clock_synchronised: {'unknown' if synced is None else 'yes' if synced else 'no'}")
+        print(f"meters: {', '.join(m['id'] + ' (' + m.get('driver', 'modbus') + ')' for m in config.meters)}")
         return 0
     gw = Gateway(config, _clock(args))
     gw.start()

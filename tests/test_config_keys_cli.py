@@ -105,3 +105,19 @@ def test_demo_runs_and_every_interval_matches(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "demo result: every interval matches the meters" in out
     assert out.count(" ok\n") == 2 * 5  # 4 meters, one of them also exporting
+
+
+def test_gateway_status_reports_outbox_budget_clock_and_meters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quartier.provision import provision_site
+
+    site = provision_site(tmp_path, gateway_id="gw-s", mqtt_port=1883,
+                          meters=[{"id": "cp1", "driver": "modbus", "model": "sdm630", "host": "127.0.0.1"},
+                                  {"id": "linky", "driver": "tic", "device": "/dev/ttyAMA0"}],
+                          gateway_options={"outbox_budget_mb": 2.0})
+    (site.gateway_config.parent / "state").mkdir(exist_ok=True)
+    assert main(["gateway", "status", "--config", str(site.gateway_config)]) == 0
+    out = capsys.readouterr().out
+    assert "pending_batches: 0" in out and "of the 2 MB budget" in out
+    assert "clock_synchronised: " in out and "meters: cp1 (modbus), linky (tic)" in out
