@@ -37,8 +37,9 @@ class EnvelopeError(QuartierError):
     """A batch envelope is malformed, forged, or cannot be decrypted.
 
     ``reason`` is a short stable code used for counting rejections
-    (``malformed``, ``unknown-gateway``, ``unknown-key``, ``bad-signature``,
-    ``decrypt-failed``, ``bad-payload``, ``topic-mismatch``).
+    (``malformed``, ``topic-mismatch``, ``unknown-gateway``, ``revoked-gateway``,
+    ``unknown-key``, ``revoked-key``, ``expired-key``, ``bad-signature``,
+    ``replay``, ``decrypt-failed``, ``bad-payload``; docs/protocol.md says when).
     """
 
     def __init__(self, reason: str, detail: str) -> None:
