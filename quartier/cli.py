@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import threading
@@ -178,6 +179,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
+_PART_COMMANDS = ("cloud.sharing.command", "cloud.tariffs.command", "cloud.carbure.command")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quartier", description="Quartier metering platform")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -248,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True)
     _add_clock_options(s)
     s.set_defaults(func=cmd_sim)
+
+    # Each cloud part adds its own subcommand (share, bill, carbure ...).
+    for module in _PART_COMMANDS:
+        importlib.import_module(module).add_parser(sub)
     return p
 
 

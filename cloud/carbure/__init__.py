@@ -1,0 +1,1 @@
+"""Charge-point operators: the CarbuRe registry, quarterly index readings, evidence for auditors."""
