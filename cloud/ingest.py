@@ -121,7 +121,8 @@ class Ingestor:
         except EnvelopeError as e:
             return Outcome("rejected", h.gateway_id, h.seq, reason=e.reason, detail=e.detail, ack=True)
         self.store.write_intervals(h.gateway_id, intervals)
-        self.ledger.record(h.gateway_id, h.seq, digest, len(intervals))
+        span = (min(i.start for i in intervals), max(i.start for i in intervals)) if intervals else None
+        self.ledger.record(h.gateway_id, h.seq, digest, len(intervals), envelope=data, span=span)
         return Outcome("stored", h.gateway_id, h.seq, len(intervals), ack=True)
 
     def _accepted_key(self, gateway_id: str, kid: bytes) -> Ed25519PublicKey:

@@ -4,6 +4,10 @@ Accepted batches are keyed by (gateway id, seq) with the SHA-256 of the
 envelope, so a redelivered batch is recognised as a duplicate and a different
 batch reusing a seq as a replay. Rejected messages are kept whole with their
 reason for inspection.
+
+Accepted envelopes are archived whole, with the span of interval starts they
+carry, so that an auditor can later be given the signed batches behind any
+figure (``archived``) and check them against the gateway's public key.
 """
 
 from __future__ import annotations
@@ -23,6 +27,15 @@ CREATE TABLE IF NOT EXISTS batches (
     received_at REAL NOT NULL,
     PRIMARY KEY (gateway_id, seq)
 );
+CREATE TABLE IF NOT EXISTS archive (
+    gateway_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    first_start INTEGER,
+    last_start INTEGER,
+    envelope BLOB NOT NULL,
+    PRIMARY KEY (gateway_id, seq)
+);
+CREATE INDEX IF NOT EXISTS archive_span ON archive (gateway_id, last_start);
 CREATE TABLE IF NOT EXISTS rejections (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -53,12 +66,45 @@ class Ledger:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def record(self, gateway_id: str, seq: int, digest: bytes, n_intervals: int) -> None:
+    def record(
+        self,
+        gateway_id: str,
+        seq: int,
+        digest: bytes,
+        n_intervals: int,
+        envelope: bytes | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        """Record an accepted batch; with ``envelope``, also archive it with its (first, last) interval start. [s]"""
         with self._lock:
+            self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?)",
                 (gateway_id, seq, digest, n_intervals, time.time()),
             )
+            if envelope is not None:
+                first, last = span if span is not None else (None, None)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO archive VALUES (?, ?, ?, ?, ?)", (gateway_id, seq, first, last, envelope)
+                )
+            self._db.execute("COMMIT")
+
+    def archived(self, gateway_id: str, start: int | None = None, end: int | None = None) -> list[tuple[int, bytes]]:
+        """(seq, envelope) of the accepted batches of ``gateway_id`` carrying an interval starting in [start, end).
+
+        Batches without intervals are never returned when a span is asked for. Oldest seq first. [s UTC]
+        """
+        query = "SELECT seq, envelope FROM archive WHERE gateway_id = ?"
+        params: list[object] = [gateway_id]
+        if start is not None:
+            query += " AND last_start >= ?"
+            params.append(start)
+        if end is not None:
+            query += " AND first_start < ?"
+            params.append(end)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY seq", params).fetchall()
+        return [(int(q), bytes(e)) for q, e in rows]
 
     def reject(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
         with self._lock:

@@ -82,3 +82,17 @@ def test_out_of_order_batches_are_accepted(ingestor: Ingestor) -> None:
     assert ingestor.handle("quartier/v1/gw1/batch", sealed(2, later)).status == "stored"
     assert ingestor.handle("quartier/v1/gw1/batch", sealed(1)).status == "stored"
     assert [i.start for i in ingestor.store.read_intervals("gw1", "cp1")] == [T0, T0 + 900]
+
+
+def test_accepted_envelopes_are_archived_whole_and_found_by_span(ingestor: Ingestor) -> None:
+    first, second = sealed(1), sealed(2, [Interval("cp1", T0 + 900, 10, 5_001_850, 5_001_860, Quality.MEASURED)])
+    ingestor.handle("quartier/v1/gw1/batch", first)
+    ingestor.handle("quartier/v1/gw1/batch", second)
+    ingestor.handle("quartier/v1/gw1/batch", b"\x00garbage")  # rejected: never archived
+    assert ingestor.ledger.archived("gw1") == [(1, first), (2, second)]
+    assert ingestor.ledger.archived("gw1", T0 + 900) == [(2, second)]
+    assert ingestor.ledger.archived("gw1", None, T0 + 900) == [(1, first)]
+    assert ingestor.ledger.archived("gw1", T0 + 1800) == []
+    assert ingestor.ledger.archived("gw2") == []
+    # The archived bytes are the signed envelope: they still verify with the gateway's public key.
+    envelope.verify(envelope.parse(ingestor.ledger.archived("gw1", T0, T0 + 1)[0][1]), GW.public_key())
