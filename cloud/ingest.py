@@ -104,9 +104,13 @@ class Ingestor:
         h = env.header
         if gateway_of(topic) != h.gateway_id:
             raise EnvelopeError("topic-mismatch", f"header says gateway {h.gateway_id!r}, topic is {topic!r}")
-        key = self._accepted_key(h.gateway_id, h.key_id)
+        key, refusal = self._accepted_key(h.gateway_id, h.key_id)
         envelope.verify(env, key)
         # From here on the sender is authenticated: it gets an answer.
+        if refusal is not None:
+            # A key past its grace period signed this: the gateway is told, so it sets the batch aside
+            # instead of resending it forever.
+            return Outcome("rejected", h.gateway_id, h.seq, reason=refusal.reason, detail=refusal.detail, ack=True)
         digest = hashlib.sha256(data).digest()
         known = self.ledger.digest_of(h.gateway_id, h.seq)
         if known == digest:
@@ -125,13 +129,18 @@ class Ingestor:
         self.ledger.record(h.gateway_id, h.seq, digest, len(intervals), envelope=data, span=span)
         return Outcome("stored", h.gateway_id, h.seq, len(intervals), ack=True)
 
-    def _accepted_key(self, gateway_id: str, kid: bytes) -> Ed25519PublicKey:
-        """The enrolled public key with id ``kid`` if the cloud accepts it now, else EnvelopeError with the reason."""
+    def _accepted_key(self, gateway_id: str, kid: bytes) -> tuple[Ed25519PublicKey, EnvelopeError | None]:
+        """The enrolled public key with id ``kid`` and, if the cloud no longer accepts it, why.
+
+        Unknown gateways and keys, revoked gateways and revoked keys raise EnvelopeError at once (nothing
+        to verify with, or nobody to trust); a retired key past its grace period is returned with its refusal
+        so that the batch is verified first and its authentic sender told.
+        """
         found = self.gateways(gateway_id)
         if found is None:
             raise EnvelopeError("unknown-gateway", f"gateway {gateway_id!r} is not enrolled (quartier keys enrol)")
         if isinstance(found, Ed25519PublicKey):
-            return found  # a bare key: envelope.verify compares the key id
+            return found, None  # a bare key: envelope.verify compares the key id
         entry: GatewayEntry = found
         if entry.revoked_at is not None:
             raise EnvelopeError(
@@ -157,9 +166,9 @@ class Ingestor:
             )
         if state == "expired-key":
             until = key.accepted_until or key.retired_at
-            raise EnvelopeError(
+            return key.public_key, EnvelopeError(
                 "expired-key",
                 f"key {key.key_id} of gateway {gateway_id!r} was retired and its grace period ended at "
                 f"{format_utc(until) if until else '?'}; restart the gateway so it signs with its new key",
             )
-        return key.public_key
+        return key.public_key, None

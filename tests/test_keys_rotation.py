@@ -58,7 +58,9 @@ class Site:
     def handle(self, data: bytes) -> tuple[str, str | None]:
         o = self.ingestor.handle(TOPIC, data)
         if o.status == "rejected":
-            assert not o.ack, "refusals by key state come before authentication: no answer"
+            # A retired key's signature is still checked: its authentic sender is told, so it stops resending.
+            # Every other refusal by key state comes before authentication: no answer.
+            assert o.ack == (o.reason == "expired-key"), o
         return o.status, o.reason
 
 
@@ -90,12 +92,15 @@ def test_rotation_old_key_accepted_during_grace_then_expired(site: Site) -> None
     site.clock = enrolled_at + 7 * DAY
     # The envelope's created_ms is the gateway's say; only the cloud's clock counts.
     assert site.handle(sealed(4, old, created=enrolled_at)) == ("rejected", "expired-key")
+    forged = bytearray(sealed(6, old))
+    forged[-1] ^= 0xFF  # whoever cannot sign with the old key gets no answer at all
+    assert site.handle(bytes(forged)) == ("rejected", "bad-signature")
     assert site.handle(sealed(5, new)) == ("stored", None)
 
     ledger = site.ingestor.ledger
-    assert ledger.rejection_counts() == {"unknown-key": 1, "expired-key": 1}
+    assert ledger.rejection_counts() == {"unknown-key": 1, "expired-key": 1, "bad-signature": 1}
     assert site.ingestor.counts["rejected:expired-key"] == 1 and site.ingestor.counts["stored"] == 4
-    assert [r for _, r, _, _ in ledger.rejections()] == ["unknown-key", "expired-key"]
+    assert [r for _, r, _, _ in ledger.rejections()] == ["unknown-key", "expired-key", "bad-signature"]
     assert "grace period ended at 2026-06-18T09:00:00Z" in ledger.rejections()[1][2]
     stored = [i.start for i in site.ingestor.store.read_intervals("gw-1", "cp1")]
     assert stored == [ivs(s)[0].start for s in (1, 2, 3, 5)]
