@@ -1,7 +1,8 @@
 """Crash safety: the gateway process is killed with SIGKILL at random moments, many times, and nothing is lost.
 
 Real parts: Modbus TCP simulated meters, the gateway as a separate process
-(``quartier gateway run``), Mosquitto, the cloud with its SQLite store. Every
+(``quartier gateway run``), Mosquitto with TLS client certificates and the
+Quartier ACL, the cloud with its SQLite store. Every
 process follows one scaled clock (same start, speed and origin), so the
 simulated meters keep counting while the gateway is dead, as real ones do.
 """
@@ -45,7 +46,7 @@ def _gateway(config: Path, clock: ScaledClock, log: Path) -> subprocess.Popen[by
 
 
 @pytest.mark.timeout(600)
-def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261123)
     clock = ScaledClock(T0 + 600, SPEED, origin=time.time())
     port = free_port()
@@ -56,10 +57,12 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, mos
     ]
     site = SimulatedSite(meters, clock).start()
     paths = provision_site(
-        tmp_path, gateway_id="gw-crash", mqtt_port=mosquitto.port, meters=site.gateway_meters(),
+        tmp_path, gateway_id="gw-crash", mqtt_port=free_port(), meters=site.gateway_meters(), tls=True,
         # Down time (kill, restart, imports) is a simulated half hour or more: interpolate across it.
         gateway_options={"poll_interval_s": 60, "resend_after_s": 2.0, "max_gap_s": 4 * 3600},
     )
+    broker = Mosquitto(tmp_path / "broker", port=CloudConfig.load(paths.cloud_config).mqtt.port,
+                       tls=paths.broker_tls()).start()
     cloud = Cloud(CloudConfig.load(paths.cloud_config))
     cloud.start()
     log = tmp_path / "gateway.log"
@@ -122,5 +125,6 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, mos
     finally:
         cloud.stop()
         site.stop()
+        broker.stop()
         if gateway.poll() is None:
             os.kill(gateway.pid, signal.SIGKILL)

@@ -2,6 +2,8 @@
 
 The meters' profiles are chosen so that every interval's energy can be worked
 out by hand; the test asserts the exact Wh of every interval in the store.
+Mosquitto runs as in the field: TLS only, client certificates from a
+throw-away site CA, and the Quartier ACL (each gateway its own topics).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import pytest
 from cloud.service import Cloud
 from cloud.store import open_store
 from gateway.service import Gateway
-from quartier.broker import Mosquitto
+from quartier.broker import Mosquitto, free_port
 from quartier.clock import ManualClock
 from quartier.config import CloudConfig, GatewayConfig
+from quartier.mqtt import MqttLink
+from quartier.pki import issue_gateway_cert
 from quartier.provision import provision_site
 from quartier.series import Direction, Interval, Quality
 from simulators.site import build_simulators
@@ -65,11 +69,10 @@ def expected_intervals(meter: str, quarters: int = QUARTERS, direction: Directio
 
 
 class Rig:
-    """Simulated meters, gateway and cloud around one broker, driven by a manual clock."""
+    """Simulated meters, gateway and cloud around one TLS + ACL broker, driven by a manual clock."""
 
-    def __init__(self, tmp: Path, broker: Mosquitto, store: dict[str, Any]) -> None:
-        from quartier.broker import free_port
-
+    def __init__(self, tmp: Path, store: dict[str, Any]) -> None:
+        self.tmp = tmp
         self.clock = ManualClock(T0)
         ports = [free_port(), free_port()]
         sim_meters = [dict(SITE[0], port=ports[0]), dict(SITE[1], port=ports[1]), dict(SITE[2], port=ports[1])]
@@ -81,17 +84,31 @@ class Rig:
              "unit": m["unit"], "timeout_s": 1.0}
             for m in sim_meters
         ]
-        site = provision_site(
-            tmp, gateway_id="gw-e2e", mqtt_port=broker.port, meters=gw_meters, store=store,
+        self.site = provision_site(
+            tmp, gateway_id="gw-e2e", mqtt_port=free_port(), meters=gw_meters, store=store, tls=True,
             gateway_options={"poll_interval_s": 300, "resend_after_s": 2.0},
         )
-        self.cloud_config = CloudConfig.load(site.cloud_config)
+        self.cloud_config = CloudConfig.load(self.site.cloud_config)
+        self.broker = Mosquitto(tmp / "broker", port=self.cloud_config.mqtt.port, tls=self.site.broker_tls()).start()
         self.cloud = Cloud(self.cloud_config)
         self.cloud.start()
         assert self.cloud.mqtt.wait_connected(10)
-        self.gateway = Gateway(GatewayConfig.load(site.gateway_config), self.clock)
+        self.gateway = Gateway(GatewayConfig.load(self.site.gateway_config), self.clock)
         self.gateway.start()
         assert self.gateway.mqtt.wait_connected(10)
+
+    def client(self, client_id: str, identity: str, **kwargs: Any) -> MqttLink:
+        """An MQTT client holding ``identity``'s certificate (``cloud``, ``gw-e2e``, or a new CN the CA issues)."""
+        pki = self.site.pki
+        assert pki is not None
+        if identity == "cloud":
+            files = pki.cloud
+        elif identity in pki.gateways:
+            files = pki.gateways[identity]
+        else:
+            files = issue_gateway_cert(pki.directory, self.tmp / "other-certs", identity)
+        return MqttLink(client_id, "127.0.0.1", self.broker.port, tls_ca=pki.ca.cert, tls_cert=files.cert,
+                        tls_key=files.key, **kwargs)
 
     def run_until(self, t: float) -> None:
         self.gateway.run(threading.Event(), until=t)
@@ -101,6 +118,7 @@ class Rig:
         self.cloud.stop()
         for s in self.sims:
             s.stop()
+        self.broker.stop()
 
     def stored(self, meter: str, direction: Direction = Direction.IMPORT) -> list[Interval]:
         store = open_store(
@@ -114,13 +132,13 @@ class Rig:
 
 
 @pytest.fixture(params=["sqlite", "influxdb"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Rig]:
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     if request.param == "influxdb":
         url = request.getfixturevalue("influxdb_url")
         store = {"backend": "influxdb", "url": url, "database": request.getfixturevalue("influx_database")}
     else:
         store = {"backend": "sqlite"}
-    r = Rig(tmp_path, mosquitto, store)
+    r = Rig(tmp_path, store)
     yield r
     r.close()
 
@@ -155,15 +173,15 @@ def test_cloud_restart_loses_and_duplicates_nothing(rig: Rig) -> None:
     assert rig.cloud.ledger.rejection_counts() == {}
 
 
-def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path) -> None:
     """Forged, replayed and malformed messages, published to the real broker next to a real gateway's batches."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from quartier import batch, envelope
     from quartier.keys import load_cloud_public, load_gateway_private
-    from quartier.mqtt import MqttLink, batch_topic
+    from quartier.mqtt import batch_topic
 
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
         rig.run_until(T0 + 2 * 900)
         assert rig.gateway.drain(timeout_s=30)
@@ -178,22 +196,27 @@ def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path
 
         # Batch 1 is stored; the same seq with other content, even properly signed, is a replay.
         replay_with_other_content = seal(1, gateway_key)
-        attacker = MqttLink("attacker", "127.0.0.1", mosquitto.port, clean_start=True)
-        attacker.start()
-        assert attacker.wait_connected(10)
+        # Two attackers: one holds gw-e2e's stolen TLS certificate, the other a certificate the site CA issued to
+        # a gateway that was never enrolled. The ACL lets each publish only under its own CN.
+        thief = rig.client("thief", "gw-e2e", clean_start=True)
+        ghost = rig.client("ghost", "gw-ghost", clean_start=True)
         sent = {
-            "malformed": (batch_topic("gw-e2e"), b"\x00\x01 not an envelope"),
-            "unknown-key": (batch_topic("gw-e2e"), seal(3, forged_key)),
-            "unknown-gateway": (batch_topic("gw-ghost"), seal(1, forged_key, "gw-ghost")),
-            "topic-mismatch": (batch_topic("gw-ghost"), seal(3, gateway_key)),
-            "replay": (batch_topic("gw-e2e"), replay_with_other_content),
+            "malformed": (thief, batch_topic("gw-e2e"), b"\x00\x01 not an envelope"),
+            "unknown-key": (thief, batch_topic("gw-e2e"), seal(3, forged_key)),
+            "unknown-gateway": (ghost, batch_topic("gw-ghost"), seal(1, forged_key, "gw-ghost")),
+            "topic-mismatch": (ghost, batch_topic("gw-ghost"), seal(3, gateway_key)),
+            "replay": (thief, batch_topic("gw-e2e"), replay_with_other_content),
         }
-        for topic, data in sent.values():
-            assert attacker.publish(topic, data, qos=1)
+        for link in (thief, ghost):
+            link.start()
+            assert link.wait_connected(10)
+        for link, topic, data in sent.values():
+            assert link.publish(topic, data, qos=1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and sum(rig.cloud.ledger.rejection_counts().values()) < len(sent):
             time.sleep(0.05)
-        attacker.stop()
+        thief.stop()
+        ghost.stop()
         assert rig.cloud.ledger.rejection_counts() == {reason: 1 for reason in sent}
         # The gateway's real data is untouched and it still works.
         rig.run_until(T0 + 3 * 900)
@@ -204,7 +227,7 @@ def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path
         rig.close()
 
 
-def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path) -> None:
     """A meter whose driver raises something unexpected is counted as failing; the others go on."""
     from gateway.meters import Reading
 
@@ -217,7 +240,7 @@ def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path, mosquitto: Mosqu
         def close(self) -> None:
             pass
 
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
         rig.gateway.meters.append(Broken())
         rig.gateway._bus_groups.append([rig.gateway.meters[-1]])
@@ -229,17 +252,18 @@ def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path, mosquitto: Mosqu
         rig.close()
 
 
-def test_live_values_on_their_own_qos0_topic(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_live_values_on_their_own_qos0_topic(tmp_path: Path) -> None:
     """Each poll publishes every meter's power on quartier/v1/<gw>/live at QoS 0; the outbox path is untouched."""
     import json
     import queue
 
-    from quartier.mqtt import Message, MqttLink, live_topic
+    from quartier.mqtt import Message, live_topic
 
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     received: queue.Queue[Message] = queue.Queue()
-    watcher = MqttLink("watcher", "127.0.0.1", mosquitto.port, subscriptions=[(live_topic("gw-e2e"), 0)],
-                       on_message=received.put, clean_start=True)
+    # Live values are the cloud's to read (the admin's live curves): the watcher holds the cloud's identity.
+    watcher = rig.client("watcher", "cloud", subscriptions=[(live_topic("gw-e2e"), 0)], on_message=received.put,
+                         clean_start=True)
     watcher.start()
     try:
         assert watcher.wait_connected(10)
@@ -258,7 +282,7 @@ def test_live_values_on_their_own_qos0_topic(tmp_path: Path, mosquitto: Mosquitt
         rig.close()
 
 
-def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: Path) -> None:
     """Readings pile up on disk while the broker is away; when it is back, the backlog drains, nothing lost."""
     quarters = 1 + 24  # one quarter-hour online, then six hours without a broker
     wh = {
@@ -266,15 +290,15 @@ def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: P
         "cp2": EXPECTED_WH["cp2"] + [925] * (quarters - 8),
         "cp3": EXPECTED_WH["cp3"] + [0] * (quarters - 8),
     }
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
         rig.run_until(T0 + 900)
         assert rig.gateway.drain(timeout_s=30)
-        mosquitto.stop()
+        rig.broker.stop()
         rig.run_until(T0 + quarters * 900)
         counts = rig.gateway.outbox.counts()
         assert counts["pending_batches"] == quarters - 1  # one batch per quarter-hour, all kept on disk
-        mosquitto.start()  # same port; a broker without persistence: every session starts afresh
+        rig.broker.start()  # same port; a broker without persistence: every session starts afresh
         assert rig.cloud.mqtt.wait_connected(30) and rig.gateway.mqtt.wait_connected(30)
         assert rig.gateway.drain(timeout_s=60), rig.gateway.outbox.counts()
         for meter in ("cp1", "cp2", "cp3"):
@@ -289,16 +313,16 @@ def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: P
 
 
 def test_outbox_budget_alarm_is_raised_and_nothing_dropped(
-    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With the broker away, the outbox passes half its (tiny) budget: logged once, every batch kept."""
     import dataclasses
     import logging
 
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
         rig.gateway.config = dataclasses.replace(rig.gateway.config, outbox_budget_mb=0.05)  # 50 KiB
-        mosquitto.stop()
+        rig.broker.stop()
         with caplog.at_level(logging.ERROR, logger="gateway.service"):
             rig.run_until(T0 + 24 * 900)
         alarms = [r for r in caplog.records if "of its 0.05 MB budget" in r.getMessage()]
@@ -310,7 +334,7 @@ def test_outbox_budget_alarm_is_raised_and_nothing_dropped(
 
 
 def test_no_poll_before_the_system_clock_is_synchronised(
-    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kernel's NTP state cannot be changed here: it is the one thing stubbed (as GPIO would be)."""
     import gateway.service as service
@@ -318,7 +342,7 @@ def test_no_poll_before_the_system_clock_is_synchronised(
 
     synchronised = threading.Event()
     monkeypatch.setattr(service, "clock_synchronised", lambda: synchronised.is_set())
-    rig = Rig(tmp_path, mosquitto, {"backend": "sqlite"})
+    rig = Rig(tmp_path, {"backend": "sqlite"})
     rig.gateway.clock = SystemClock()
     stop = threading.Event()
     runner = threading.Thread(target=rig.gateway._wait_for_time_sync, args=(stop, 0.05))
