@@ -68,6 +68,16 @@ def expected_intervals(meter: str, quarters: int = QUARTERS, direction: Directio
     return out
 
 
+def expected_wh(meter: str, quarters: int) -> list[int]:
+    """Import energy of the first ``quarters`` quarter-hours. [Wh]
+
+    The profiles are daily; from 02:00 to midnight each is constant.
+    """
+    tail = {"cp1": 1850, "cp2": 925, "cp3": 0}[meter]
+    day = EXPECTED_WH[meter] + [tail] * (96 - 8)
+    return [day[q % 96] for q in range(quarters)]
+
+
 class Rig:
     """Simulated meters, gateway and cloud around one TLS + ACL broker, driven by a manual clock."""
 
@@ -171,6 +181,35 @@ def test_cloud_restart_loses_and_duplicates_nothing(rig: Rig) -> None:
         assert rig.stored(meter) == expected_intervals(meter), meter
     assert rig.cloud.ledger.accepted_count("gw-e2e") == QUARTERS
     assert rig.cloud.ledger.rejection_counts() == {}
+
+
+def test_cloud_away_for_a_simulated_day_then_everything_arrives_once(tmp_path: Path) -> None:
+    """The cloud stops for 24 simulated hours while gateway and broker run; then it catches up, nothing doubled.
+
+    The gateway has at most ``max_in_flight`` batches unacknowledged at the broker; the rest wait on its disk.
+    """
+    quarters = 2 + 96
+    rig = Rig(tmp_path, {"backend": "sqlite"})
+    try:
+        rig.run_until(T0 + 2 * 900)
+        assert rig.gateway.drain(timeout_s=30)
+        rig.cloud.stop()
+        rig.run_until(T0 + quarters * 900)
+        assert rig.gateway.outbox.counts()["pending_batches"] == 96
+        rig.cloud = Cloud(rig.cloud_config)
+        rig.cloud.start()
+        started = time.monotonic()
+        assert rig.gateway.drain(timeout_s=120), rig.gateway.outbox.counts()
+        elapsed = time.monotonic() - started
+        for meter in ("cp1", "cp2", "cp3"):
+            stored = rig.stored(meter)
+            assert [i.start for i in stored] == [T0 + 900 * q for q in range(quarters)], meter
+            assert [i.energy_wh for i in stored] == expected_wh(meter, quarters), meter
+        assert rig.cloud.ledger.accepted_count("gw-e2e") == quarters
+        assert rig.cloud.ledger.rejection_counts() == {}
+        print(f"\n96 batches of backlog drained in {elapsed:.2f} s ({96 / elapsed:.0f} batches/s)")
+    finally:
+        rig.close()
 
 
 def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path) -> None:
@@ -285,11 +324,7 @@ def test_live_values_on_their_own_qos0_topic(tmp_path: Path) -> None:
 def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: Path) -> None:
     """Readings pile up on disk while the broker is away; when it is back, the backlog drains, nothing lost."""
     quarters = 1 + 24  # one quarter-hour online, then six hours without a broker
-    wh = {
-        "cp1": [1850] * quarters,
-        "cp2": EXPECTED_WH["cp2"] + [925] * (quarters - 8),
-        "cp3": EXPECTED_WH["cp3"] + [0] * (quarters - 8),
-    }
+    wh = {meter: expected_wh(meter, quarters) for meter in ("cp1", "cp2", "cp3")}
     rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
         rig.run_until(T0 + 900)
