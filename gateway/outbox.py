@@ -115,6 +115,14 @@ class Outbox:
                     break
             return out
 
+    def newest_pending(self) -> OutboxEntry | None:
+        """The most recently sealed pending batch (the freshest data), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, envelope, n_intervals FROM outbox WHERE status = 'pending' ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else OutboxEntry(int(row[0]), bytes(row[1]), int(row[2]))
+
     def acknowledge(self, seq: int) -> bool:
         """The cloud stored batch ``seq``: drop it. Returns False if it was not here."""
         with self._lock:

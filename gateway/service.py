@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from gateway.intervals import IntervalBuilder
 from gateway.meters import Meter, Reading, open_meter
 from gateway.outbox import Outbox
+from gateway.rate import TokenBucket
 from quartier import batch, envelope
 from quartier.clock import Clock, SystemClock
 from quartier.config import GatewayConfig
@@ -72,6 +73,9 @@ class Gateway:
         self._readers = ThreadPoolExecutor(max_workers=len(self._bus_groups), thread_name_prefix="gw-bus")
         self.stats = GatewayStats()
         self._in_flight: dict[int, float] = {}
+        self._newest_sent = 0  # seq of the last batch sent on the freshest-first path
+        rate = self.config.backlog_batches_per_s
+        self._backlog_rate = TokenBucket(rate, burst=max(1.0, rate))  # at most one second's worth at once
         self._lock = threading.Lock()
         self._failing: set[str] = set()
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last poll
@@ -179,7 +183,14 @@ class Gateway:
         return builder
 
     def publish_due(self) -> int:
-        """Publish pending batches not in flight (or in flight for longer than resend_after_s)."""
+        """Publish what is due: the freshest batch first, then the backlog oldest first, at a bounded rate.
+
+        At most ``max_in_flight`` batches are unanswered at once; one with no answer after ``resend_after_s``
+        is sent again. The freshest pending batch always goes out at once, so live data is never stuck
+        behind a backlog; the others (backlog and resends) go out at no more than ``backlog_batches_per_s``
+        on average (a token bucket holding up to one second's worth), so that a link coming back after a
+        long outage is not flooded. Returns the number of batches published.
+        """
         now = time.monotonic()
         with self._lock:
             fresh = {s for s, sent in self._in_flight.items() if now - sent < self.config.resend_after_s}
@@ -187,11 +198,23 @@ class Gateway:
         if room <= 0:
             return 0
         n = 0
-        for entry in self.outbox.pending(room, exclude=fresh):
+        newest = self.outbox.newest_pending()
+        if newest is not None and newest.seq not in fresh and newest.seq > self._newest_sent:
+            if not self.mqtt.publish(batch_topic(self.gateway_id), newest.envelope, qos=1):
+                return 0
+            with self._lock:
+                self._in_flight[newest.seq] = now
+                self._newest_sent = newest.seq
+            fresh.add(newest.seq)
+            room -= 1
+            n += 1
+        backlog = min(room, self._backlog_rate.available(now))
+        for entry in self.outbox.pending(backlog, exclude=fresh) if backlog > 0 else []:
             if not self.mqtt.publish(batch_topic(self.gateway_id), entry.envelope, qos=1):
                 break
             with self._lock:
                 self._in_flight[entry.seq] = now
+            self._backlog_rate.take(now)
             n += 1
         self.stats.publishes += n
         return n

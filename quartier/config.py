@@ -173,6 +173,7 @@ class GatewayConfig:
     outbox_budget_mb: float
     require_time_sync: bool
     max_in_flight: int
+    backlog_batches_per_s: float
     mqtt: MqttConfig
     meters: list[dict[str, Any]] = field(default_factory=list)
 
@@ -205,6 +206,7 @@ class GatewayConfig:
             outbox_budget_mb=g.float("outbox_budget_mb", 1024.0, 0.01),
             require_time_sync=g.bool("require_time_sync", True),
             max_in_flight=g.int("max_in_flight", 50, 1, 10000),
+            backlog_batches_per_s=g.float("backlog_batches_per_s", 20.0, 0.01),
             mqtt=MqttConfig.from_table(root.table("mqtt", required=False)),
             meters=[],
         )
