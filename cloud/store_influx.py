@@ -9,8 +9,8 @@ token as password). Those servers do not accept ``CREATE DATABASE`` or
 
 Schema: measurement ``energy_interval``; tags ``gateway``, ``meter``,
 ``direction`` (``import``/``export``); fields
-``wh``, ``index_start_wh``, ``index_end_wh`` (integers [Wh]) and ``quality``
-(string); timestamp = interval start, written with precision ``s``. InfluxDB
+``wh``, ``index_start_wh``, ``index_end_wh`` (integers [Wh]), ``quality`` and
+``method`` (strings; ``method`` absent from older gateways' points); timestamp = interval start, written with precision ``s``. InfluxDB
 has no null, so an unknown energy or index is an absent field.
 
 Idempotence: a point with the same tags and timestamp replaces the old one
@@ -46,7 +46,7 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
-from quartier.series import Direction, Interval, Quality
+from quartier.series import Direction, Interval, Method, Quality
 
 MEASUREMENT = "energy_interval"
 _INT_FIELDS = ("wh", "index_start_wh", "index_end_wh")
@@ -154,7 +154,7 @@ class InfluxStore:
     def _select(
         self, gateway_id: str, meter_id: str, direction: Direction, start: int | None, end: int | None
     ) -> list[Interval]:
-        columns = ", ".join(quote_ident(c) for c in (*_INT_FIELDS, "quality"))
+        columns = ", ".join(quote_ident(c) for c in (*_INT_FIELDS, "quality", "method"))
         q = (
             f"SELECT {columns} FROM {quote_ident(MEASUREMENT)}"
             f" WHERE {self._where(gateway_id, meter_id, direction, start, end)} ORDER BY time ASC"
@@ -171,6 +171,7 @@ class InfluxStore:
                     p["index_end_wh"],
                     Quality(p["quality"]),
                     Direction(direction),
+                    Method(p["method"]) if p.get("method") else None,
                 )
                 for p in result.get_points()
             ]
@@ -215,6 +216,7 @@ class InfluxStore:
                 "fields": {
                     **{k: int(v) for k, v in zip(_INT_FIELDS, _int_fields(iv)) if v is not None},
                     "quality": iv.quality.value,
+                    **({"method": iv.method.value} if iv.method is not None else {}),
                 },
             }
             for iv in batch

@@ -21,7 +21,7 @@ from typing import Any
 
 from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
-from quartier.series import Direction, Interval, Quality
+from quartier.series import Direction, Interval, Method, Quality
 from quartier.sqlite import connect
 
 _SCHEMA = """
@@ -34,18 +34,21 @@ CREATE TABLE IF NOT EXISTS intervals (
     index_start_wh INTEGER NULL,
     index_end_wh INTEGER NULL,
     quality TEXT NOT NULL,
+    method TEXT NULL,
     PRIMARY KEY (gateway_id, meter_id, direction, start)
 )
 """
 
 _UPSERT = """
-INSERT INTO intervals (gateway_id, meter_id, direction, start, energy_wh, index_start_wh, index_end_wh, quality)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO intervals (gateway_id, meter_id, direction, start, energy_wh, index_start_wh, index_end_wh, quality,
+                       method)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (gateway_id, meter_id, direction, start) DO UPDATE SET
     energy_wh = excluded.energy_wh,
     index_start_wh = excluded.index_start_wh,
     index_end_wh = excluded.index_end_wh,
-    quality = excluded.quality
+    quality = excluded.quality,
+    method = excluded.method
 """
 
 
@@ -67,6 +70,10 @@ class SqliteStore:
             self._conn = connect(path, _SCHEMA, autocommit=False)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {path}: cannot open: {exc}") from exc
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(intervals)")}
+        if "method" not in columns:  # a store made before intervals said how they were worked out
+            with self._conn:
+                self._conn.execute("ALTER TABLE intervals ADD COLUMN method TEXT NULL")
 
     def write_intervals(self, gateway_id: str, intervals: Sequence[Interval]) -> None:
         """Upsert ``intervals`` in one transaction; all or nothing.
@@ -85,6 +92,7 @@ class SqliteStore:
                 iv.index_start_wh,
                 iv.index_end_wh,
                 iv.quality.value,
+                None if iv.method is None else iv.method.value,
             )
             for iv in intervals
         ]
@@ -109,7 +117,7 @@ class SqliteStore:
         meter, or ``end <= start``, gives an empty list.
         """
         sql = (
-            "SELECT meter_id, start, energy_wh, index_start_wh, index_end_wh, quality FROM intervals"
+            "SELECT meter_id, start, energy_wh, index_start_wh, index_end_wh, quality, method FROM intervals"
             " WHERE gateway_id = ? AND meter_id = ? AND direction = ?"
         )
         params: list[Any] = [gateway_id, meter_id, Direction(direction).value]
@@ -126,7 +134,9 @@ class SqliteStore:
             except (sqlite3.Error, OverflowError) as exc:
                 raise StoreError(f"SQLite store {self.path}: reading {gateway_id}/{meter_id} failed: {exc}") from exc
         d = Direction(direction)
-        return [Interval(m, s, e, i0, i1, Quality(q), d) for m, s, e, i0, i1, q in rows]
+        return [
+            Interval(m, s, e, i0, i1, Quality(q), d, Method(how) if how else None) for m, s, e, i0, i1, q, how in rows
+        ]
 
     def meters(self) -> list[tuple[str, str]]:
         """Every (gateway id, meter id) pair with at least one interval, sorted."""

@@ -28,7 +28,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from quartier.series import INTERVAL_S, Direction, Interval, Quality, ceil_quarter, floor_quarter, worst_quality
+from quartier.series import (
+    INTERVAL_S,
+    METHOD_OF_QUALITY,
+    Direction,
+    Interval,
+    Method,
+    Quality,
+    ceil_quarter,
+    floor_quarter,
+    worst_quality,
+)
 
 #: Default longest gap across which a boundary is estimated (a day without readings). [s]
 MAX_ESTIMATE_GAP_S = 86_400
@@ -41,6 +51,8 @@ class Boundary:
     t: int
     index_wh: int | None
     quality: Quality
+    cause: Method | None = None
+    """Why the index is unknown (``missing`` boundaries only)."""
 
 
 def interpolate_index(t0: float, i0: int, t1: float, i1: int, t: float) -> int:
@@ -97,7 +109,8 @@ class IntervalBuilder:
             self.wrap_offset = state.get("wrap_offset", 0)
             b = state.get("boundary")
             if b is not None:
-                self.boundary = Boundary(b["t"], b["index_wh"], Quality(b["quality"]))
+                cause = b.get("cause")
+                self.boundary = Boundary(b["t"], b["index_wh"], Quality(b["quality"]), Method(cause) if cause else None)
 
     def state(self) -> dict[str, Any]:
         """JSON-ready state; feeding it back to the constructor resumes exactly."""
@@ -106,7 +119,10 @@ class IntervalBuilder:
             "last_t": self.last_t,
             "last_index": self.last_index,
             "wrap_offset": self.wrap_offset,
-            "boundary": None if b is None else {"t": b.t, "index_wh": b.index_wh, "quality": b.quality.value},
+            "boundary": None if b is None else {
+                "t": b.t, "index_wh": b.index_wh, "quality": b.quality.value,
+                "cause": None if b.cause is None else b.cause.value,
+            },
         }
 
     def add(self, t: float, index_wh: int) -> list[Interval]:
@@ -119,12 +135,12 @@ class IntervalBuilder:
             self.rejected_readings += 1
             return []
         index_wh = self._unwrap(index_wh)
-        continuous = self._continuous(t, index_wh)
+        broken = self._discontinuity(t, index_wh)
         out: list[Interval] = []
         first = ceil_quarter(t) if self.last_t is None else floor_quarter(self.last_t) + INTERVAL_S
         b_t = first
         while b_t <= t:
-            out.extend(self._close_boundary(self._boundary_at(b_t, t, index_wh, continuous)))
+            out.extend(self._close_boundary(self._boundary_at(b_t, t, index_wh, broken)))
             b_t += INTERVAL_S
         self.last_t, self.last_index = t, index_wh
         return out
@@ -141,25 +157,29 @@ class IntervalBuilder:
                 index += wrap
         return index
 
-    def _continuous(self, t: float, index_wh: int) -> bool:
-        """Whether the index may be interpolated from the previous reading to this one."""
+    def _discontinuity(self, t: float, index_wh: int) -> Method | None:
+        """Why the index may not be interpolated from the previous reading to this one, or None if it may."""
         if self.last_t is None or self.last_index is None:
-            return True
+            return None
         rise = index_wh - self.last_index
-        too_fast = self.max_power_w is not None and rise > self.max_power_w * (t - self.last_t) / 3600 + 1
-        if rise < 0 or too_fast:
+        if rise < 0:
             self.discontinuities += 1
-            return False
-        return True
+            return Method.INDEX_DECREASED
+        if self.max_power_w is not None and rise > self.max_power_w * (t - self.last_t) / 3600 + 1:
+            self.discontinuities += 1
+            return Method.INDEX_JUMP
+        return None
 
-    def _boundary_at(self, b_t: int, t: float, index_wh: int, continuous: bool) -> Boundary:
+    def _boundary_at(self, b_t: int, t: float, index_wh: int, broken: Method | None) -> Boundary:
         if b_t == t:
             return Boundary(b_t, index_wh, Quality.MEASURED)
-        if self.last_t is None or self.last_index is None or not continuous:
-            return Boundary(b_t, None, Quality.MISSING)
+        if self.last_t is None or self.last_index is None:
+            return Boundary(b_t, None, Quality.MISSING, Method.NO_READING)
+        if broken is not None:
+            return Boundary(b_t, None, Quality.MISSING, broken)
         gap = t - self.last_t
         if gap > max(self.max_gap_s, self.max_estimate_gap_s):
-            return Boundary(b_t, None, Quality.MISSING)
+            return Boundary(b_t, None, Quality.MISSING, Method.GAP_TOO_LONG)
         quality = Quality.INTERPOLATED if gap <= self.max_gap_s else Quality.ESTIMATED
         return Boundary(b_t, interpolate_index(self.last_t, self.last_index, t, index_wh, b_t), quality)
 
@@ -169,11 +189,14 @@ class IntervalBuilder:
             return []
         quality = worst_quality(prev.quality, b.quality)
         energy: int | None = None
+        method: Method
         if prev.index_wh is not None and b.index_wh is not None:
             energy = b.index_wh - prev.index_wh
+            method = METHOD_OF_QUALITY[quality.value]
             if energy < 0:
                 # A decreasing index (meter replaced or reset) gives no trustworthy energy.
-                energy, quality = None, Quality.MISSING
+                energy, quality, method = None, Quality.MISSING, Method.INDEX_DECREASED
         else:
             quality = Quality.MISSING
-        return [Interval(self.meter_id, prev.t, energy, prev.index_wh, b.index_wh, quality, self.direction)]
+            method = prev.cause or b.cause or Method.NO_READING
+        return [Interval(self.meter_id, prev.t, energy, prev.index_wh, b.index_wh, quality, self.direction, method)]

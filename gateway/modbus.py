@@ -91,7 +91,7 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInput
 
 from gateway.meters import Reading, register_driver
 from quartier.errors import ConfigError, MeterError, RegisterMapError
-from quartier.registermap import MeterModel, Register, available_models, decode, load_model
+from quartier.registermap import MeterModel, Register, available_models, decode, load_model, rollover_wh
 
 log = logging.getLogger(__name__)
 
@@ -951,11 +951,7 @@ class ModbusMeter:
 
         (2^31 for a signed int32: the meter counts up to its largest positive value.)
         """
-        register = self.model.registers["import_energy"]
-        if register.type.startswith("float"):
-            return None
-        bits = 16 * register.count - (1 if register.type.startswith("int") else 0)
-        return round(2**bits * register.scale * register.factor)
+        return rollover_wh(self.model.registers["import_energy"])
 
     @property
     def requests_per_read(self) -> int:

@@ -62,7 +62,11 @@ class Gateway:
             from gateway.modbus import BusPool
 
             pool = BusPool()  # meters on one Modbus endpoint share one bus
-            meters = [open_meter({**m, "_pool": pool, "_clock": clock}, str(config.path)) for m in config.meters]
+            meters = [
+                open_meter({**{k: v for k, v in m.items() if k not in _BUILDER_KEYS}, "_pool": pool, "_clock": clock},
+                           str(config.path))
+                for m in config.meters
+            ]
         self.meters = list(meters)
         self._states = self.outbox.meter_states()
         self.builders: dict[tuple[str, Direction], IntervalBuilder] = {}
@@ -178,6 +182,7 @@ class Gateway:
                 direction,
                 max_estimate_gap_s=self.config.max_estimate_gap_s,
                 wrap_wh=getattr(meter, "index_wrap_wh", None),
+                max_power_w=next((m.get("max_power_w") for m in self.config.meters if m.get("id") == meter_id), None),
             )
             self.builders[meter_id, direction] = builder
         return builder
@@ -318,6 +323,10 @@ class Gateway:
             self.outbox.reject(seq, reason)
         with self._lock:
             self._in_flight.pop(seq, None)
+
+
+#: ``[[meters]]`` keys read by the gateway itself rather than the meter's driver.
+_BUILDER_KEYS = frozenset({"max_power_w"})
 
 
 def _state_key(meter_id: str, direction: Direction) -> str:

@@ -217,7 +217,13 @@ class GatewayConfig:
             if mid in ids:
                 raise m.error("id", f"duplicate meter id {mid!r}")
             ids.add(mid)
-            cfg.meters.append(m.raw())
+            raw = m.raw()
+            # Read by the gateway's interval builder, whatever the driver: the meter's largest credible power.
+            limit = raw.get("max_power_w")
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
+                raise m.error("max_power_w", f"{limit!r} must be a positive number of watts (the most this meter "
+                                             "can carry; a faster index rise is a discontinuity, not energy)")
+            cfg.meters.append(raw)
         if not cfg.meters:
             raise root.error("meters", "at least one [[meters]] entry is required")
         root.done()

@@ -578,6 +578,17 @@ def decode(register: Register, regs: Sequence[int]) -> float:
     return raw * register.scale * register.factor
 
 
+def rollover_wh(register: Register) -> int | None:
+    """Where an integer energy register rolls over to 0: 2^bits x scale x unit factor; None for floats. [Wh]
+
+    A signed register counts up to its largest positive value, so int32 rolls over at 2^31 raw steps.
+    """
+    if register.type in FLOAT_TYPES or register.type == "string":
+        return None
+    bits = 16 * register.count - (1 if register.type.startswith("int") else 0)
+    return round(2**bits * register.scale * register.factor)
+
+
 def encode(register: Register, value_canonical: float) -> list[int]:
     """Convert a value in the canonical unit (Wh, W, V, A, Hz) to the register words (inverse of :func:`decode`).
 

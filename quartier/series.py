@@ -8,7 +8,7 @@ integer number of watt-hours.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,6 +52,37 @@ class Direction(str, enum.Enum):
     EXPORT = "export"
 
 
+class Method(str, enum.Enum):
+    """How an interval's energy was worked out, or why it could not be.
+
+    Measured, interpolated and estimated intervals: ``index-difference`` (both
+    boundary indexes read at the boundary), ``linear-interpolation``,
+    ``linear-estimate`` (the worst of the two boundaries decides, as for
+    :class:`Quality`). Missing intervals say why: ``no-reading`` (no poll on one
+    side of a boundary yet: the gateway's first reading, or nothing since),
+    ``gap-too-long`` (readings further apart than ``max_estimate_gap_s``),
+    ``index-decreased`` (the index went back: meter replaced or reset),
+    ``index-jump`` (the index rose faster than the meter's ``max_power_w``
+    allows). An index that wrapped around is unwrapped and keeps its method.
+    """
+
+    INDEX_DIFFERENCE = "index-difference"
+    LINEAR_INTERPOLATION = "linear-interpolation"
+    LINEAR_ESTIMATE = "linear-estimate"
+    NO_READING = "no-reading"
+    GAP_TOO_LONG = "gap-too-long"
+    INDEX_DECREASED = "index-decreased"
+    INDEX_JUMP = "index-jump"
+
+
+#: The method implied by a quality, for intervals whose energy is known.
+METHOD_OF_QUALITY = {
+    "measured": Method.INDEX_DIFFERENCE,
+    "interpolated": Method.LINEAR_INTERPOLATION,
+    "estimated": Method.LINEAR_ESTIMATE,
+}
+
+
 _QUALITY_RANK = {Quality.MEASURED: 0, Quality.INTERPOLATED: 1, Quality.ESTIMATED: 2, Quality.MISSING: 3}
 
 
@@ -72,6 +103,9 @@ class Interval:
         index_end_wh: cumulative index at ``start + 900``. [Wh]
         quality: see :class:`Quality`.
         direction: import or export index, see :class:`Direction`.
+        method: see :class:`Method`; None when the producer did not say (older
+            gateways). Descriptive: not part of equality, so a test compares it
+            explicitly.
     """
 
     meter_id: str
@@ -81,6 +115,7 @@ class Interval:
     index_end_wh: int | None
     quality: Quality
     direction: Direction = Direction.IMPORT
+    method: Method | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.start % INTERVAL_S:
@@ -96,6 +131,7 @@ class Interval:
             "index_end_wh": self.index_end_wh,
             "quality": self.quality.value,
             "direction": self.direction.value,
+            **({"method": self.method.value} if self.method is not None else {}),
         }
 
     @classmethod
@@ -123,6 +159,7 @@ class Interval:
             index_end_wh=opt_int("index_end_wh"),
             quality=Quality(d["quality"]),
             direction=Direction(d.get("direction", Direction.IMPORT.value)),
+            method=Method(d["method"]) if d.get("method") is not None else None,
         )
 
 

@@ -20,6 +20,7 @@ Modbus TCP-to-RS485 gateway answers when no device on its line replies.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -28,7 +29,8 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
 from quartier.clock import Clock
-from quartier.registermap import Identify, MeterModel, encode
+from quartier.registermap import Identify, MeterModel, encode, rollover_wh
+from simulators.faults import MeterFaults
 from simulators.modbus_server import ServerThread, check_units, meter_devices
 from simulators.profile import LoadProfile
 
@@ -70,6 +72,9 @@ class SimulatedMeter:
         clock: where the time of each read comes from.
         unit: Modbus unit id. [1..247]
         export_profile: optional export (injection) profile.
+        faults: a timetable of silences, exception answers and a replacement
+            (see :mod:`simulators.faults`); integer energy registers always roll
+            over at their range, as the real counters do.
 
     Raises:
         ValueError: unit out of range, or the model holds a quantity the
@@ -83,6 +88,7 @@ class SimulatedMeter:
         clock: Clock,
         unit: int = 1,
         export_profile: LoadProfile | None = None,
+        faults: MeterFaults | None = None,
     ) -> None:
         if isinstance(unit, bool) or not isinstance(unit, int) or not 1 <= unit <= 247:
             raise ValueError(f"unit {unit!r} must be a Modbus device id in 1..247")
@@ -96,6 +102,7 @@ class SimulatedMeter:
         self.export_profile = export_profile
         self.clock = clock
         self.unit = unit
+        self.faults = faults or MeterFaults()
 
     def values(self, t: float) -> dict[str, float]:
         """Every quantity of the model at time ``t`` [s since epoch], in canonical units (Wh, W, V, A, Hz).
@@ -104,6 +111,9 @@ class SimulatedMeter:
             ValueError: ``t`` is before a profile's epoch.
         """
         imported = float(self.profile.index_wh(t))
+        if self.faults.replaced_at is not None:
+            swap = float(self.profile.index_wh(self.faults.replaced_at))
+            imported = self.faults.import_index_wh(t, imported, swap)
         exported = float(self.export_profile.index_wh(t)) if self.export_profile else 0.0
         power = self.profile.power_w(t) - (self.export_profile.power_w(t) if self.export_profile else 0.0)
         return {quantity: _PRODUCERS[quantity](imported, exported, power) for quantity in self.model.registers}
@@ -157,15 +167,26 @@ class SimulatedMeter:
         """pymodbus hook, run before each response: write the values of this instant into the table."""
         if function_code not in (3, 4):
             return ExcCodes.ILLEGAL_FUNCTION
+        now = self.clock.now()
+        fault = self.faults.window_at(now)
+        if fault is not None:
+            if fault.kind == "timeout":
+                await asyncio.sleep(fault.delay_s)
+                return ExcCodes.DEVICE_FAILURE  # too late: the client has given up
+            return ExcCodes.GATEWAY_NO_RESPONSE if fault.kind == "no-answer" else ExcCodes(fault.code)
         try:
-            values = self.values(self.clock.now())
+            values = self.values(now)
             for register in self.model.registers.values():
                 if register.function != function_code:
                     continue
                 if register.address + register.count <= address or register.address >= address + count:
                     continue
                 offset = register.address - start_address
-                current_registers[offset : offset + register.count] = encode(register, values[register.quantity])
+                value = values[register.quantity]
+                rollover = rollover_wh(register) if register.quantity.endswith("_energy") else None
+                if rollover is not None:
+                    value %= rollover  # the meter's counter rolls over, as the real one does
+                current_registers[offset : offset + register.count] = encode(register, value)
         except ValueError as exc:
             log.warning("simulated meter unit %d cannot answer: %s", self.unit, exc)
             return ExcCodes.DEVICE_FAILURE

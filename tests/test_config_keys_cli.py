@@ -50,6 +50,8 @@ def test_good_gateway_config_resolves_paths_from_its_folder(tmp_path: Path) -> N
         (GOOD.replace("[gateway]", "[gateway]\nmax_gap_s = \"long\""), "gateway.max_gap_s", "whole number"),
         (GOOD + '\n[[meters]]\nid = "cp1"\nmodel = "sdm630"\nhost = "h"\n', "meters[1].id", "duplicate"),
         (GOOD.split("[[meters]]")[0], "meters", "missing"),
+        (GOOD + "max_power_w = -5\n", "meters[0].max_power_w", "positive number of watts"),
+        (GOOD.replace("[gateway]", "[gateway]\nbacklog_batches_per_s = 0"), "gateway.backlog_batches_per_s", ""),
         ("[gateway\n", "", "not valid TOML"),
     ],
 )

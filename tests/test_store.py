@@ -13,7 +13,7 @@ from influxdb import InfluxDBClient
 from cloud.store import SeriesStore, open_store
 from cloud.store_influx import InfluxStore
 from quartier.errors import ConfigError, StoreError
-from quartier.series import INTERVAL_S, Direction, Interval, Quality, parse_utc
+from quartier.series import INTERVAL_S, Direction, Interval, Method, Quality, parse_utc
 from tests.conftest import free_port
 
 T0 = parse_utc("2026-01-19T00:00:00Z")
@@ -208,3 +208,42 @@ def test_estimated_quality_is_stored_as_such(backend: Backend) -> None:
     estimated = Interval("cp1", T0, 900, 840, 1740, Quality.ESTIMATED)
     backend.store.write_intervals("gw-1", [estimated])
     assert backend.store.read_intervals("gw-1", "cp1") == [estimated]
+
+
+def test_quality_and_method_are_stored_for_each_fault(backend: Backend) -> None:
+    """Every quality with the method that produced it; an older gateway's interval has no method."""
+    ivs = [
+        Interval("cp1", T0, 1850, 0, 1850, Quality.MEASURED, method=Method.INDEX_DIFFERENCE),
+        Interval("cp1", T0 + 900, 900, 1850, 2750, Quality.INTERPOLATED, method=Method.LINEAR_INTERPOLATION),
+        Interval("cp1", T0 + 1800, 900, 2750, 3650, Quality.ESTIMATED, method=Method.LINEAR_ESTIMATE),
+        Interval("cp1", T0 + 2700, None, 3650, None, Quality.MISSING, method=Method.GAP_TOO_LONG),
+        Interval("cp1", T0 + 3600, None, None, 12, Quality.MISSING, method=Method.INDEX_DECREASED),
+        Interval("cp1", T0 + 4500, None, 12, None, Quality.MISSING, method=Method.INDEX_JUMP),
+        Interval("cp1", T0 + 5400, 10, 12, 22, Quality.MEASURED),
+    ]
+    backend.store.write_intervals("gw-1", ivs)
+    stored = backend.store.read_intervals("gw-1", "cp1")
+    assert stored == ivs
+    assert [i.method for i in stored] == [i.method for i in ivs]
+
+
+def test_sqlite_store_made_before_methods_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE intervals (gateway_id TEXT NOT NULL, meter_id TEXT NOT NULL, direction TEXT NOT NULL,"
+        " start INTEGER NOT NULL, energy_wh INTEGER NULL, index_start_wh INTEGER NULL, index_end_wh INTEGER NULL,"
+        " quality TEXT NOT NULL, PRIMARY KEY (gateway_id, meter_id, direction, start))"
+    )
+    db.execute("INSERT INTO intervals VALUES ('gw-1', 'cp1', 'import', ?, 5, 0, 5, 'measured')", (T0,))
+    db.commit()
+    db.close()
+    store = open_store({"backend": "sqlite", "path": str(path)})
+    try:
+        (old,) = store.read_intervals("gw-1", "cp1")
+        assert old == Interval("cp1", T0, 5, 0, 5, Quality.MEASURED) and old.method is None
+        new = Interval("cp1", T0 + 900, 5, 5, 10, Quality.MEASURED, method=Method.INDEX_DIFFERENCE)
+        store.write_intervals("gw-1", [new])
+        assert store.read_intervals("gw-1", "cp1", T0 + 900)[0].method is Method.INDEX_DIFFERENCE
+    finally:
+        store.close()

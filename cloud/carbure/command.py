@@ -5,15 +5,25 @@
 ``quartier carbure export-registration FILE --config ...``
 ``quartier carbure check-irve IRVE.csv --config ...``
 ``quartier carbure quarter --quarter 2025Q1 --config ... [--out DIR]``
+``quartier carbure tick --config ...`` (the scheduled job, daily)
+``quartier carbure status [submit|accepted|rejected] --quarter 2025Q1 --config ... [--reason ...]``
+``quartier carbure volumes [credit|transfer|accept|refuse|cancel] --config ...``
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cloud.carbure.config import CarbureConfig
+    from cloud.carbure.period import Quarter
+    from cloud.carbure.registry import Registry
 
 
-def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _registry(args: argparse.Namespace) -> tuple[CarbureConfig, Registry]:
+    """The config named by ``--config`` and its registry (the caller closes it)."""
     from cloud.carbure.config import CarbureConfig
     from cloud.carbure.registry import Registry
 
@@ -79,24 +89,144 @@ def cmd_check_irve(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
-def cmd_quarter(args: argparse.Namespace) -> int:
-    from cloud.carbure.period import Quarter
+def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | None) -> int:
+    """Compute, write and track a quarter's file; print the summary; 1 if any finding."""
     from cloud.carbure.prepare import compute_quarter, write_outputs
+    from cloud.carbure.tracking import Tracker
     from cloud.store import open_store
 
-    quarter = Quarter.parse(args.quarter)
-    cfg, reg = _registry(args)
     store = open_store(cfg.store, str(cfg.path))
     try:
         result = compute_quarter(reg, store, quarter)
     finally:
         store.close()
-        reg.close()
-    paths = write_outputs(result, Path(args.out) if args.out else cfg.out_dir)
+    paths = write_outputs(result, out if out else cfg.out_dir)
+    tracker = Tracker(cfg.registry)
+    try:
+        status = tracker.prepared(quarter, result.readings, not result.findings, str(paths["xlsx"]))
+    finally:
+        tracker.close()
     print(paths["summary_txt"].read_text(encoding="utf-8"), end="")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    print(f"status: {status.value}")
     return 1 if result.findings else 0
+
+
+def cmd_quarter(args: argparse.Namespace) -> int:
+    from cloud.carbure.period import Quarter
+
+    quarter = Quarter.parse(args.quarter)
+    cfg, reg = _registry(args)
+    try:
+        return _prepare(cfg, reg, quarter, Path(args.out) if args.out else None)
+    finally:
+        reg.close()
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    """The scheduled job: prepare the last closed quarter unless submitted, warn near the deadline."""
+    from datetime import date, datetime
+
+    from cloud.carbure.period import PARIS
+    from cloud.carbure.status import FileStatus, deadline_notice, due_quarter
+    from cloud.carbure.tracking import Tracker
+
+    today = date.fromisoformat(args.today) if args.today else datetime.now(PARIS).date()
+    quarter = due_quarter(today)
+    cfg, reg = _registry(args)
+    tracker = Tracker(cfg.registry)
+    try:
+        cur = tracker.get(quarter)
+        status = None if cur is None else cur.status
+        rc = 0
+        if status in (None, FileStatus.DRAFT, FileStatus.READY) and today <= quarter.deadline:
+            rc = _prepare(cfg, reg, quarter, None)
+            cur = tracker.get(quarter)
+            status = None if cur is None else cur.status
+        notice = deadline_notice(quarter, status, today)
+    finally:
+        tracker.close()
+        reg.close()
+    if notice:
+        print(f"WARNING: {notice}")
+        return 1
+    return rc
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cloud.carbure.period import Quarter
+    from cloud.carbure.status import FileStatus, check_transition
+    from cloud.carbure.submit import OutboxSubmitter
+    from cloud.carbure.tracking import Tracker
+
+    quarter = Quarter.parse(args.quarter)
+    cfg, reg = _registry(args)
+    tracker = Tracker(cfg.registry)
+    try:
+        if args.action == "submit":
+            cur = tracker.get(quarter)
+            check_transition(quarter, None if cur is None else cur.status, FileStatus.SUBMITTED)
+            assert cur is not None  # check_transition refuses a quarter never prepared
+            receipt = OutboxSubmitter(cfg.outbox).submit(quarter, Path(cur.file_path))
+            tracker.submitted(quarter, receipt)
+        elif args.action == "accepted":
+            n = tracker.accepted(quarter, reg)
+            print(f"{n} readings recorded as accepted")
+        elif args.action == "rejected":
+            tracker.rejected(quarter, args.reason or "")
+        cur = tracker.get(quarter)
+        if cur is None:
+            print(f"{quarter}: not prepared")
+        else:
+            print(f"{quarter}: {cur.status.value}" + (f" ({cur.reason})" if cur.reason else "") +
+                  (f", file {cur.file_path}" if cur.file_path else ""))
+    finally:
+        tracker.close()
+        reg.close()
+    return 0
+
+
+def cmd_volumes(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from cloud.carbure.cells import kwh_to_wh
+    from cloud.carbure.errors import CarbureError
+    from cloud.carbure.period import Quarter
+    from cloud.carbure.volume_store import VolumeStore
+    from cloud.carbure.volumes import TransferStatus
+
+    cfg, reg = _registry(args)
+    reg.close()
+    vs = VolumeStore(cfg.registry)
+    try:
+        if args.action == "credit":
+            if not args.quarter or args.energy_kwh is None or args.share is None:
+                raise CarbureError("credit needs --quarter, --energy-kwh and --share")
+            try:
+                share = Decimal(args.share)
+            except InvalidOperation:
+                raise CarbureError(f"--share must be a number between 0 and 1, got {args.share!r}") from None
+            vol = vs.credit(Quarter.parse(args.quarter), kwh_to_wh(args.energy_kwh), share)
+            print(f"{args.quarter}: {vol / 1000:.3f} kWh credited")
+        elif args.action == "transfer":
+            if not args.to or args.volume_kwh is None:
+                raise CarbureError("transfer needs --to and --volume-kwh")
+            t = vs.create(args.to, kwh_to_wh(args.volume_kwh))
+            print(f"transfer {t.id}: {t.volume_wh / 1000:.3f} kWh to {t.obligated}, pending")
+        elif args.action in ("accept", "refuse", "cancel"):
+            if args.id is None:
+                raise CarbureError(f"{args.action} needs --id")
+            new = {"accept": TransferStatus.ACCEPTED, "refuse": TransferStatus.REFUSED,
+                   "cancel": TransferStatus.CANCELLED}[args.action]
+            t = vs.decide(args.id, new, args.comment or "")
+            print(f"transfer {t.id}: {t.status.value}")
+        b = vs.balance()
+        print(f"available {b.available_wh / 1000:.3f} kWh, pending {b.pending_wh / 1000:.3f} kWh, "
+              f"transferred {b.accepted_wh / 1000:.3f} kWh")
+    finally:
+        vs.close()
+    return 0
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -129,3 +259,25 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     q.add_argument("--quarter", required=True, help="e.g. 2025Q1")
     q.add_argument("--out", help="output folder (default: carbure.out_dir of the config)")
     q.set_defaults(func=cmd_quarter)
+
+    t = with_config(cs.add_parser("tick", help="scheduled job: prepare the last closed quarter, warn near its deadline"))
+    t.add_argument("--today", help="local date to act as today, AAAA-MM-JJ (default: today in Europe/Paris)")
+    t.set_defaults(func=cmd_tick)
+
+    st = with_config(cs.add_parser("status", help="show or change a quarterly file's status"))
+    st.add_argument("action", nargs="?", choices=("show", "submit", "accepted", "rejected"), default="show")
+    st.add_argument("--quarter", required=True)
+    st.add_argument("--reason", help="CarbuRe's reason, for rejected")
+    st.set_defaults(func=cmd_status)
+
+    v = with_config(cs.add_parser("volumes", help="renewable volumes: credit a quarter, transfer to obligated parties"))
+    v.add_argument("action", nargs="?", choices=("show", "credit", "transfer", "accept", "refuse", "cancel"),
+                   default="show")
+    v.add_argument("--quarter", help="for credit")
+    v.add_argument("--energy-kwh", help="for credit: kWh used in the quarter")
+    v.add_argument("--share", help="for credit: the year's renewable share, 0 to 1 (e.g. 0.2533)")
+    v.add_argument("--to", help="for transfer: the obligated party")
+    v.add_argument("--volume-kwh", help="for transfer")
+    v.add_argument("--id", type=int, help="for accept/refuse/cancel: the transfer id")
+    v.add_argument("--comment", help="for refuse: the obligated party's comment")
+    v.set_defaults(func=cmd_volumes)
