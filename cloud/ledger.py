@@ -12,9 +12,12 @@ figure (``archived``) and check them against the gateway's public key.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from quartier.sqlite import connect
 
@@ -36,6 +39,11 @@ CREATE TABLE IF NOT EXISTS archive (
     PRIMARY KEY (gateway_id, seq)
 );
 CREATE INDEX IF NOT EXISTS archive_span ON archive (gateway_id, last_start);
+CREATE TABLE IF NOT EXISTS gateway_status (
+    gateway_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejections (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -130,3 +138,25 @@ class Ledger:
             if gateway_id is None:
                 return self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
             return self._db.execute("SELECT COUNT(*) FROM batches WHERE gateway_id = ?", (gateway_id,)).fetchone()[0]
+
+    def record_status(self, gateway_id: str, doc: Mapping[str, object]) -> None:
+        """Keep the latest status document of a gateway (see :func:`quartier.mqtt.parse_status`)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO gateway_status VALUES (?, ?, ?)",
+                (gateway_id, time.time(), json.dumps(doc, sort_keys=True)),
+            )
+
+    def gateway_status(self, gateway_id: str) -> tuple[float, dict[str, Any]] | None:
+        """(received at [s UTC], document) of a gateway's latest status, or None if it never sent one."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT received_at, doc FROM gateway_status WHERE gateway_id = ?", (gateway_id,)
+            ).fetchone()
+        return None if row is None else (float(row[0]), json.loads(row[1]))
+
+    def gateway_statuses(self) -> dict[str, tuple[float, dict[str, Any]]]:
+        """Every gateway's latest status, by gateway id."""
+        with self._lock:
+            rows = self._db.execute("SELECT gateway_id, received_at, doc FROM gateway_status ORDER BY gateway_id")
+            return {g: (float(t), json.loads(d)) for g, t, d in rows.fetchall()}

@@ -12,7 +12,7 @@ from cloud.ledger import Ledger
 from cloud.store import SeriesStore, open_store
 from quartier.config import CloudConfig
 from quartier.keys import GatewayEntry, load_cloud_private, load_registry
-from quartier.mqtt import TOPIC_ROOT, Message, MqttLink, ack_topic
+from quartier.mqtt import TOPIC_ROOT, Message, MqttLink, ack_topic, gateway_of, parse_status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Cloud:
             client_id="quartier-cloud",
             host=config.mqtt.host,
             port=config.mqtt.port,
-            subscriptions=[(f"{TOPIC_ROOT}/+/batch", 1)],
+            subscriptions=[(f"{TOPIC_ROOT}/+/batch", 1), (f"{TOPIC_ROOT}/+/status", 1)],
             on_message=self._on_message,
             manual_ack=True,
             keepalive_s=config.mqtt.keepalive_s,
@@ -81,6 +81,10 @@ class Cloud:
         self.store.close()
 
     def _on_message(self, msg: Message) -> None:
+        if msg.topic.endswith("/status"):
+            self._on_status(msg)
+            self.mqtt.ack(msg)
+            return
         outcome = self.ingestor.handle(msg.topic, msg.payload)
         if outcome.status == "retry":
             return  # no PUBACK: the broker redelivers after we reconnect
@@ -89,6 +93,46 @@ class Cloud:
         self.mqtt.ack(msg)
         for callback in self.on_outcome:
             callback(outcome)
+
+
+    def _on_status(self, msg: Message) -> None:
+        """Keep each gateway's last status; log when it goes offline, comes back, or raises or clears an alarm."""
+        gateway_id = gateway_of(msg.topic)
+        if gateway_id is None:
+            return
+        try:
+            enrolled = self.ingestor.gateways(gateway_id) is not None
+        except Exception as e:  # noqa: BLE001 - an unreadable registry must not stop the network thread
+            log.error("gateway registry unreadable, status of %s ignored: %s", gateway_id, e)
+            return
+        if not enrolled:
+            self.ingestor.counts["status-unknown-gateway"] += 1
+            return
+        try:
+            doc = parse_status(msg.payload)
+        except ValueError as e:
+            log.warning("ignoring malformed status of %s: %s", gateway_id, e)
+            self.ingestor.counts["status-malformed"] += 1
+            return
+        before = self.ledger.gateway_status(gateway_id)
+        previous = before[1] if before else {}
+        if doc["state"] == "offline":
+            # The last will is a fixed message: carry the time of the last online document over.
+            doc = {"state": "offline", **({"t": previous["t"]} if "t" in previous else {})}
+        elif isinstance(doc.get("t"), int | float) and isinstance(previous.get("t"), int | float) \
+                and doc["t"] < previous["t"]:  # type: ignore[operator]
+            self.ingestor.counts["status-stale"] += 1  # resent after a reconnection, overtaken by a newer one
+            return
+        self.ledger.record_status(gateway_id, doc)
+        if doc.get("state") != previous.get("state"):
+            (log.warning if doc["state"] == "offline" else log.info)("gateway %s is %s", gateway_id, doc["state"])
+        alarms, old_alarms = doc.get("alarms") or [], previous.get("alarms") or []
+        for alarm in alarms:
+            if alarm not in old_alarms:
+                log.error("gateway %s: %s", gateway_id, alarm)
+        for alarm in old_alarms:
+            if alarm not in alarms and doc.get("state") == "online":
+                log.info("gateway %s: cleared: %s", gateway_id, alarm)
 
 
 def _ack_payload(o: Outcome) -> bytes:

@@ -95,10 +95,46 @@ class Gateway:
             tls_cert=config.mqtt.tls_cert,
             tls_key=config.mqtt.tls_key,
             status_topic=status_topic(self.gateway_id),
+            status_payload=self.status_document,
         )
+        self._published_health: tuple[object, ...] | None = None
 
     def start(self) -> None:
         self.mqtt.start()
+
+    def health(self) -> dict[str, object]:
+        """What the status topic says while online: alarms, failing meters, the outbox against its budget.
+
+        ``t`` is the gateway's clock [s UTC] when the document was made: a receiver keeps the newest, since a
+        message resent after a reconnection can arrive after a newer one.
+        """
+        budget = int(self.config.outbox_budget_mb * 1024 * 1024)
+        alarms = []
+        if self._budget_level:
+            alarms.append(f"outbox over {self._budget_level:.0%} of its {self.config.outbox_budget_mb:g} MB budget")
+        if self._failing:
+            alarms.append(f"meters not answering: {', '.join(sorted(self._failing))}")
+        return {
+            "state": "online",
+            "t": round(self.clock.now(), 3),
+            "alarms": alarms,
+            "failing_meters": sorted(self._failing),
+            "outbox_bytes": self.stats.outbox_bytes,
+            "outbox_budget_bytes": budget,
+            "clock_jumps": self.stats.clock_jumps,
+        }
+
+    def status_document(self) -> bytes:
+        """The retained status message: :meth:`health` as compact JSON."""
+        return json.dumps(self.health(), separators=(",", ":"), sort_keys=True).encode()
+
+    def _publish_health_if_changed(self) -> None:
+        """Publish the status when an alarm or the set of failing meters changed (not on every poll)."""
+        key = (self._budget_level, tuple(sorted(self._failing)), self.stats.clock_jumps)
+        if key != self._published_health and self.mqtt.publish(
+            status_topic(self.gateway_id), self.status_document(), qos=1, retain=True
+        ):
+            self._published_health = key
 
     def close(self) -> None:
         self.mqtt.stop()
@@ -240,6 +276,7 @@ class Gateway:
             self._check_wall_clock(now)
             self.poll_once()
             self._check_outbox_budget()
+            self._publish_health_if_changed()
             next_t = (int(now // step) + 1) * step
             wait = next_t - self.clock.now()
             # Wake at least once a real second to drain acks and resend.

@@ -4,7 +4,9 @@ Topics (docs/protocol.md)::
 
     quartier/v1/<gateway_id>/batch   gateway -> cloud, QoS 1, sealed envelopes
     quartier/v1/<gateway_id>/ack     cloud -> gateway, QoS 1, JSON acknowledgements
-    quartier/v1/<gateway_id>/status  gateway, QoS 1, retained: ``online``, or ``offline`` (clean stop or last will)
+    quartier/v1/<gateway_id>/status  gateway, QoS 1, retained: a JSON document, ``{"state": "online", ...}`` with
+                                     the gateway's health, or ``{"state": "offline"}`` (clean stop or last will)
+    quartier/v1/<gateway_id>/live    gateway, QoS 0: instantaneous values of each poll
 
 TLS (optional): the client checks the broker's certificate against a CA file
 and the broker's name, and presents its own certificate; TLS 1.2 or later.
@@ -12,6 +14,7 @@ and the broker's name, and presents its own certificate; TLS 1.2 or later.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import stat
@@ -39,7 +42,7 @@ def ack_topic(gateway_id: str) -> str:
 
 
 def status_topic(gateway_id: str) -> str:
-    """Retained presence of a gateway: ``online`` while connected, ``offline`` after its last will or a clean stop."""
+    """Retained state of a gateway: online (with its health) while connected, offline after its last will or a stop."""
     return f"{TOPIC_ROOT}/{gateway_id}/status"
 
 
@@ -48,8 +51,24 @@ def live_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/{gateway_id}/live"
 
 
-STATUS_ONLINE = b"online"
-STATUS_OFFLINE = b"offline"
+STATUS_ONLINE = b'{"state":"online"}'
+STATUS_OFFLINE = b'{"state":"offline"}'
+
+
+def parse_status(payload: bytes) -> dict[str, object]:
+    """A status message as a dict with at least ``state``; raises ValueError on anything else.
+
+    Accepts the bare ``online``/``offline`` words of earlier gateways.
+    """
+    if payload in (b"online", b"offline"):
+        return {"state": payload.decode()}
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"status is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
+        raise ValueError(f"status needs a 'state' of online or offline, got {str(doc)[:100]!r}")
+    return doc
 
 
 class MqttTlsError(QuartierError):
@@ -106,9 +125,10 @@ class MqttLink:
     ``tls_ca`` turns TLS on (the broker must present a certificate from that CA
     for ``host``); ``tls_cert``/``tls_key`` are this client's certificate and key.
     ``status_topic`` makes the link announce its presence there: retained
-    ``online`` (QoS 1) on every connection, and a retained last will
-    ``offline`` (QoS 1) the broker publishes if the connection dies without a
-    DISCONNECT; :meth:`stop` publishes ``offline`` itself before disconnecting.
+    ``status_payload()`` (default ``{"state":"online"}``, QoS 1) on every
+    connection, and a retained last will ``{"state":"offline"}`` (QoS 1) the
+    broker publishes if the connection dies without a DISCONNECT; :meth:`stop`
+    publishes it itself before disconnecting.
     """
 
     def __init__(
@@ -125,10 +145,12 @@ class MqttLink:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         status_topic: str | None = None,
+        status_payload: Callable[[], bytes] | None = None,
     ) -> None:
         """Args: ``keepalive_s`` in seconds; paths as :class:`pathlib.Path` (see the class docstring)."""
         self.host, self.port = host, port
         self.status_topic = status_topic
+        self.status_payload = status_payload or (lambda: STATUS_ONLINE)
         self.subscriptions = list(subscriptions)
         self._on_message = on_message
         self.connected = threading.Event()
@@ -192,7 +214,7 @@ class MqttLink:
         for topic, qos in self.subscriptions:
             client.subscribe(topic, qos)
         if self.status_topic is not None:
-            client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
+            client.publish(self.status_topic, self.status_payload(), qos=1, retain=True)
         self._down_logged = False
         log.info("MQTT connected to %s:%s", self.host, self.port)
         self.connected.set()

@@ -378,6 +378,25 @@ def test_outbox_budget_alarm_is_raised_and_nothing_dropped(
         assert 1 <= len(alarms) <= 2  # at 50 %, then maybe at 90 %: once per level, not once per poll
         assert rig.gateway.stats.outbox_bytes >= 0.5 * 0.05 * 1024 * 1024
         assert rig.gateway.outbox.counts()["pending_batches"] == 24
+        # Back online, the gateway's retained status carries the alarm to the cloud.
+        rig.broker.start()
+        assert rig.gateway.mqtt.wait_connected(60) and rig.cloud.mqtt.wait_connected(60)  # reconnect backoff <= 30 s
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            status = rig.cloud.ledger.gateway_status("gw-e2e")
+            if status and status[1].get("alarms"):
+                break
+            time.sleep(0.1)
+        assert status is not None and status[1]["state"] == "online", status
+        assert any("of its 0.05 MB budget" in a for a in status[1]["alarms"]), status
+        assert status[1]["outbox_budget_bytes"] == int(0.05 * 1024 * 1024)
+        rig.gateway.mqtt.stop()  # a clean stop says offline
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and rig.cloud.ledger.gateway_status("gw-e2e")[1]["state"] != "offline":
+            time.sleep(0.1)
+        offline = rig.cloud.ledger.gateway_status("gw-e2e")[1]
+        assert offline["state"] == "offline" and offline["t"] >= T0 + 24 * 900  # when it was last seen online
     finally:
         rig.close()
 

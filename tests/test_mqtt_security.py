@@ -18,7 +18,16 @@ import pytest
 
 from quartier.broker import Mosquitto
 from quartier.config import ConfigError, MqttConfig, Table
-from quartier.mqtt import Message, MqttLink, MqttTlsError, ack_topic, batch_topic, status_topic
+from quartier.mqtt import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    Message,
+    MqttLink,
+    MqttTlsError,
+    ack_topic,
+    batch_topic,
+    status_topic,
+)
 from quartier.pki import CertFiles, PkiError, SitePki, certificate_identity, create_site_pki, issue_gateway_cert
 
 TIMEOUT_S = 5.0
@@ -212,17 +221,17 @@ def test_last_will_marks_a_dead_gateway_offline(links: Callable[..., MqttLink], 
     assert gw.wait_connected(TIMEOUT_S)
     watcher = links("cloud", site_pki.cloud, site_pki.ca.cert, [topic], inbox)
     assert watcher.wait_connected(TIMEOUT_S)
-    assert inbox.wait_for(topic, b"online")  # retained: the watcher came after the gateway
+    assert inbox.wait_for(topic, STATUS_ONLINE)  # retained: the watcher came after the gateway
 
     sock = gw._client.socket()  # noqa: SLF001 - kill the TCP connection without an MQTT DISCONNECT
     assert sock is not None
     sock.close()
-    assert inbox.wait_for(topic, b"offline"), "the broker did not publish the last will"
-    assert inbox.wait_until(lambda: inbox.on(topic)[-2:] == [b"offline", b"online"]), inbox.on(topic)
+    assert inbox.wait_for(topic, STATUS_OFFLINE), "the broker did not publish the last will"
+    assert inbox.wait_until(lambda: inbox.on(topic)[-2:] == [STATUS_OFFLINE, STATUS_ONLINE]), inbox.on(topic)
     assert gw.wait_connected(TIMEOUT_S)  # paho reconnected by itself (1 s backoff)
 
     # A late subscriber sees the retained state; after a clean stop it is "offline" too.
     gw.stop()
     late = Inbox()
     links("cloud-late", site_pki.cloud, site_pki.ca.cert, [topic], late)
-    assert late.wait_for(topic, b"offline")
+    assert late.wait_for(topic, STATUS_OFFLINE)
