@@ -260,7 +260,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     q.add_argument("--out", help="output folder (default: carbure.out_dir of the config)")
     q.set_defaults(func=cmd_quarter)
 
-    t = with_config(cs.add_parser("tick", help="scheduled job: prepare the last closed quarter, warn near its deadline"))
+    t = with_config(cs.add_parser("tick", help="scheduled job: prepare the last closed quarter, warn near deadline"))
     t.add_argument("--today", help="local date to act as today, AAAA-MM-JJ (default: today in Europe/Paris)")
     t.set_defaults(func=cmd_tick)
 

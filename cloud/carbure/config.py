@@ -1,0 +1,48 @@
+"""``carbure.toml``: where the registry lives, where files go, and the series store to read.
+
+::
+
+    [carbure]
+    registry = "carbure.sqlite"     # the charge-point registry (SQLite), relative to this file
+    out_dir = "carbure-out"         # where quarterly files and summaries are written
+    outbox = "carbure-outbox"       # where submitted files are put (the outbox submitter)
+
+    [store]                          # the cloud's series store, as in cloud.toml
+    backend = "sqlite"
+    path = "series.sqlite"
+
+Errors name the file and the dotted key (``FILE: carbure.registry: problem``);
+unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quartier.config import Table, load_toml
+
+
+@dataclass(frozen=True)
+class CarbureConfig:
+    path: Path
+    registry: Path
+    out_dir: Path
+    outbox: Path
+    store: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> CarbureConfig:
+        p = Path(path)
+        root = Table(load_toml(p), p)
+        c = root.table("carbure")
+        store = root.table("store")
+        options = store.raw()
+        if options.get("backend", "sqlite") == "sqlite" and "path" in options:
+            options["path"] = str(store.path_("path"))
+        cfg = cls(p, c.path_("registry"), c.path_("out_dir", "carbure-out"), c.path_("outbox", "carbure-outbox"),
+                  options)
+        c.done()
+        root.done()
+        return cfg
