@@ -8,6 +8,7 @@ that must *not* arrive, after a message sent later on an allowed path did arrive
 
 from __future__ import annotations
 
+import contextlib
 import stat
 import threading
 import time
@@ -235,3 +236,42 @@ def test_last_will_marks_a_dead_gateway_offline(links: Callable[..., MqttLink], 
     late = Inbox()
     links("cloud-late", site_pki.cloud, site_pki.ca.cert, [topic], late)
     assert late.wait_for(topic, STATUS_OFFLINE)
+
+
+def test_quartier_pki_commands_make_a_site_that_talks_through_the_acl(tmp_path: Path) -> None:
+    """Certificates made with `quartier pki` only, a TLS broker with `quartier pki acl`: the cloud reads gw-x."""
+    from quartier.broker import BrokerTls, free_port
+    from quartier.cli import main
+
+    d = tmp_path / "pki"
+    assert main(["pki", "ca", "--dir", str(d / "ca")]) == 0
+    assert main(["pki", "server", "--ca", str(d / "ca"), "--out", str(d / "broker"), "--name", "127.0.0.1"]) == 0
+    assert main(["pki", "gateway", "--ca", str(d / "ca"), "--out", str(d / "gw"), "--id", "gw-x"]) == 0
+    assert main(["pki", "client", "cloud", "--ca", str(d / "ca"), "--out", str(d / "cloud")]) == 0
+    assert main(["pki", "gateway", "--ca", str(d / "ca"), "--out", str(d / "gw"), "--id", "gw-x"]) == 2  # no overwrite
+    assert stat.S_IMODE((d / "gw" / "gw-x.key").stat().st_mode) == 0o600
+    acl = tmp_path / "acl.txt"
+    with acl.open("w") as f, contextlib.redirect_stdout(f):
+        assert main(["pki", "acl"]) == 0
+    broker = Mosquitto(tmp_path / "broker", port=free_port(), acl=acl.read_text(),
+                       tls=BrokerTls(d / "ca" / "ca.crt", d / "broker" / "server.crt", d / "broker" / "server.key"))
+    broker.start()
+    inbox = Inbox()
+    ca = d / "ca" / "ca.crt"
+    cloud = MqttLink("c", "127.0.0.1", broker.port, [(batch_topic("+"), 1)], inbox, clean_start=True, tls_ca=ca,
+                     tls_cert=d / "cloud" / "cloud.crt", tls_key=d / "cloud" / "cloud.key")
+    gw = MqttLink("g", "127.0.0.1", broker.port, clean_start=True, tls_ca=ca, tls_cert=d / "gw" / "gw-x.crt",
+                  tls_key=d / "gw" / "gw-x.key")
+    try:
+        for link in (cloud, gw):
+            link.start()
+            assert link.wait_connected(TIMEOUT_S)
+        time.sleep(0.3)
+        assert gw.publish(batch_topic("gw-y"), b"as another gateway", qos=1)  # dropped by the ACL
+        assert gw.publish(batch_topic("gw-x"), b"its own", qos=1)
+        assert inbox.wait_for(batch_topic("gw-x"), b"its own")
+        assert inbox.on(batch_topic("gw-y")) == []
+    finally:
+        gw.stop()
+        cloud.stop()
+        broker.stop()
