@@ -158,7 +158,8 @@ class Gateway:
                 live[meter.meter_id] = _live_values(reading)
                 if meter.meter_id in self._failing:
                     self._failing.discard(meter.meter_id)
-                    log.info("meter %s answers again", meter.meter_id)
+                    log.info("meter %s answers again", meter.meter_id,
+                             extra={"event": "meter-answering", "meter": meter.meter_id})
                 new.extend(self._builder(meter.meter_id, Direction.IMPORT).add(reading.t, reading.import_wh))
                 if reading.export_wh is not None:
                     new.extend(self._builder(meter.meter_id, Direction.EXPORT).add(reading.t, reading.export_wh))
@@ -307,7 +308,8 @@ class Gateway:
             if abs(jump) > WALL_CLOCK_JUMP_S:
                 self.stats.clock_jumps += 1
                 log.warning("wall clock jumped by %+.0f s; readings before and after are kept in time order, "
-                            "boundaries across the jump are estimated or missing", jump)
+                            "boundaries across the jump are estimated or missing", jump,
+                            extra={"event": "clock-jump", "jump_s": round(jump, 3)})
         self._last_times = (now, mono)
 
     def _check_outbox_budget(self) -> None:
@@ -319,9 +321,11 @@ class Gateway:
             counts = self.outbox.counts()
             log.error("outbox at %.0f %% of its %g MB budget (%d batches waiting): the link to the cloud has been "
                       "down long; nothing is dropped, but free disk space or restore the link",
-                      100 * used / budget, self.config.outbox_budget_mb, counts["pending_batches"])
+                      100 * used / budget, self.config.outbox_budget_mb, counts["pending_batches"],
+                      extra={"event": "outbox-budget", "outbox_bytes": used, "budget_bytes": budget})
         elif level < self._budget_level:
-            log.info("outbox back under %.0f %% of its budget", 100 * self._budget_level)
+            log.info("outbox back under %.0f %% of its budget", 100 * self._budget_level,
+                     extra={"event": "outbox-budget-cleared", "outbox_bytes": used, "budget_bytes": budget})
         self._budget_level = level
         self.stats.outbox_bytes = used
 
@@ -339,7 +343,8 @@ class Gateway:
         self.stats.read_errors[meter_id] = self.stats.read_errors.get(meter_id, 0) + 1
         if meter_id not in self._failing:
             self._failing.add(meter_id)
-            log.error("%s (logged once; next message when meter %s answers again)", err, meter_id)
+            log.error("%s (logged once; next message when meter %s answers again)", err, meter_id,
+                      extra={"event": "meter-failing", "meter": meter_id})
 
     def _on_ack(self, msg: Message) -> None:
         try:
@@ -356,7 +361,8 @@ class Gateway:
         elif status == "rejected":
             self.stats.rejections += 1
             reason = str(doc.get("reason", "unspecified"))
-            log.error("cloud rejected batch %d: %s; kept in the outbox for inspection", seq, reason)
+            log.error("cloud rejected batch %d: %s; kept in the outbox for inspection", seq, reason,
+                      extra={"event": "batch-rejected", "seq": seq, "reason": reason})
             self.outbox.reject(seq, reason)
         with self._lock:
             self._in_flight.pop(seq, None)

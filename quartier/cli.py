@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from quartier import logs
 from quartier.clock import Clock, ScaledClock, SystemClock
 from quartier.errors import QuartierError
 from quartier.series import parse_utc
@@ -213,6 +214,8 @@ _PART_COMMANDS = ("cloud.sharing.command", "cloud.tariffs.command", "cloud.carbu
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quartier", description="Quartier metering platform")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("--log-format", choices=("plain", "json"), default="plain",
+                   help="plain lines (default) or one JSON object per line (for journald, Loki, ...)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     d = sub.add_parser("demo", help="run a whole simulated site: meters, broker, gateway, cloud")
@@ -313,10 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO, json_lines=args.log_format == "json")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)

@@ -8,8 +8,11 @@ method are worked out by hand below from the poll times (every 300 s).
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
+
+import pytest
 
 from cloud.service import Cloud
 from gateway.service import Gateway
@@ -61,7 +64,9 @@ CP1_EXPECTED = [
 QUARTERS = len(CP1_EXPECTED)
 
 
-def test_each_meter_fault_gets_its_quality_and_method_in_the_store(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_each_meter_fault_gets_its_quality_and_method_in_the_store(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = ManualClock(T0)
     cp1 = SimulatedMeter(load_model("sdm630"), LoadProfile([(0, CP_W)], 5_000_000, T0), clock, unit=1,
                          faults=CP1_FAULTS)
@@ -84,7 +89,8 @@ def test_each_meter_fault_gets_its_quality_and_method_in_the_store(tmp_path: Pat
     gateway = Gateway(GatewayConfig.load(site.gateway_config), clock)
     gateway.start()
     try:
-        gateway.run(threading.Event(), until=T0 + QUARTERS * Q)
+        with caplog.at_level(logging.INFO, logger="gateway.service"):
+            gateway.run(threading.Event(), until=T0 + QUARTERS * Q)
         assert gateway.drain(timeout_s=30), gateway.outbox.counts()
         stored = cloud.store.read_intervals("gw-faults", "cp1")
         assert [i.start for i in stored] == [T0 + Q * q for q in range(QUARTERS)]
@@ -113,6 +119,9 @@ def test_each_meter_fault_gets_its_quality_and_method_in_the_store(tmp_path: Pat
         assert wrapped[-1].index_end_wh == start_wh + 2000 * QUARTERS  # beyond the register's range: unwrapped
         assert gateway.builders["wrap", wrapped[0].direction].wraps == 1
         assert gateway.stats.read_errors["cp1"] > 0 and "wrap" not in gateway.stats.read_errors
+        # Each of the three episodes is stated once when it starts and once when it ends, however many polls fail.
+        events = [(r.event, r.meter) for r in caplog.records if getattr(r, "event", "").startswith("meter-")]
+        assert events == [("meter-failing", "cp1"), ("meter-answering", "cp1")] * 3
     finally:
         gateway.close()
         cloud.stop()
