@@ -132,7 +132,7 @@ class Gateway:
         """Publish the status when an alarm or the set of failing meters changed (not on every poll)."""
         key = (self._budget_level, tuple(sorted(self._failing)), self.stats.clock_jumps)
         if key != self._published_health and self.mqtt.publish(
-            status_topic(self.gateway_id), self.status_document(), qos=1, retain=True
+            status_topic(self.gateway_id), self.status_document(), qos=0, retain=True  # see MqttLink: a state
         ):
             self._published_health = key
 

@@ -3,7 +3,7 @@
 A mixed simulated site (an Alfen charger over Modbus TCP, an Eastron and a
 Schneider meter on one RS485 line in Modbus RTU, a Linky on its TIC
 output, each on its real protocol over a real socket or serial line), a local
-Mosquitto, the gateway, and the cloud with its SQLite store, all on loopback,
+Mosquitto (TLS, client certificates, ACL), the gateway, and the cloud with its SQLite store, all on loopback,
 with simulated time running ``speed`` times faster than real time. It prints
 each batch as the cloud stores it, then checks every stored interval against
 the energy the simulated meters actually delivered.
@@ -79,8 +79,6 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
     clock = PacedClock(start, speed)
     epoch = iso_utc(start - start % 86400)
 
-    broker = Mosquitto(wd / "broker").start()
-    print(f"broker: mosquitto on 127.0.0.1:{broker.port}")
     lines, meters = demo_site(epoch)
     meters[0]["port"] = free_port()
     (wd / "site.toml").write_text(toml_document({"lines": lines, "meters": meters}))
@@ -95,11 +93,16 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
         what = f"Linky TIC {m['mode']}" if m["driver"] == "tic" else f"{m['model']} unit {m['unit']}"
         print(f"meter {m['id']}: {what} on {where}")
 
+    # As in the field: a site CA, TLS with client certificates, and the per-gateway ACL.
     paths = provision_site(
-        wd / "site", gateway_id="gw-demo", mqtt_port=broker.port, meters=gateway_meters,
+        wd / "site", gateway_id="gw-demo", mqtt_port=free_port(), meters=gateway_meters, tls=True,
         gateway_options={"poll_interval_s": POLL_INTERVAL_S, "resend_after_s": 5.0},
     )
     print(f"configs: {paths.gateway_config}, {paths.cloud_config}")
+    broker = Mosquitto(wd / "broker", port=CloudConfig.load(paths.cloud_config).mqtt.port,
+                       tls=paths.broker_tls()).start()
+    print(f"broker: mosquitto on 127.0.0.1:{broker.port}, TLS with client certificates from {wd / 'site' / 'pki'}, "
+          "per-gateway ACL")
     cloud = Cloud(CloudConfig.load(paths.cloud_config))
 
     def show(o: Outcome) -> None:

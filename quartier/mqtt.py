@@ -125,7 +125,7 @@ class MqttLink:
     ``tls_ca`` turns TLS on (the broker must present a certificate from that CA
     for ``host``); ``tls_cert``/``tls_key`` are this client's certificate and key.
     ``status_topic`` makes the link announce its presence there: retained
-    ``status_payload()`` (default ``{"state":"online"}``, QoS 1) on every
+    ``status_payload()`` (default ``{"state":"online"}``, QoS 0) on every
     connection, and a retained last will ``{"state":"offline"}`` (QoS 1) the
     broker publishes if the connection dies without a DISCONNECT; :meth:`stop`
     publishes it itself before disconnecting.
@@ -214,7 +214,9 @@ class MqttLink:
         for topic, qos in self.subscriptions:
             client.subscribe(topic, qos)
         if self.status_topic is not None:
-            client.publish(self.status_topic, self.status_payload(), qos=1, retain=True)
+            # QoS 0: a state, republished on every connection and change. At QoS 1 a copy left unacknowledged
+            # when the link dropped would be resent after this newer one and overwrite the retained state.
+            client.publish(self.status_topic, self.status_payload(), qos=0, retain=True)
         self._down_logged = False
         log.info("MQTT connected to %s:%s", self.host, self.port)
         self.connected.set()
