@@ -7,5 +7,6 @@ kWh rounding), :mod:`readings` (index at the boundary, meter changes, missing da
 I/O: :mod:`registry`, :mod:`tracking`, :mod:`volume_store` (SQLite), :mod:`xlsx`
 (registration file), :mod:`mapping` (meter mapping CSV), :mod:`irve` (IRVE CSV),
 :mod:`quarterly` (quarterly file, summary), :mod:`prepare` (store → files),
+:mod:`evidence` (evidence bundle), :mod:`verify` (``quartier verify``),
 :mod:`submit`, :mod:`config`, :mod:`command`. See docs/carbure.md.
 """

@@ -8,6 +8,7 @@
 ``quartier carbure tick --config ...`` (the scheduled job, daily)
 ``quartier carbure status [submit|accepted|rejected] --quarter 2025Q1 --config ... [--reason ...]``
 ``quartier carbure volumes [credit|transfer|accept|refuse|cancel] --config ...``
+``quartier verify BUNDLE [--cloud-key FILE] [--xlsx FILE] [--gateways FILE]`` (top level: an auditor's command)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cloud.carbure.config import CarbureConfig
     from cloud.carbure.period import Quarter
+    from cloud.carbure.prepare import QuarterResult
     from cloud.carbure.registry import Registry
 
 
@@ -101,6 +103,7 @@ def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | No
     finally:
         store.close()
     paths = write_outputs(result, out if out else cfg.out_dir)
+    evidence_problems = _evidence(cfg, reg, result, out if out else cfg.out_dir)
     tracker = Tracker(cfg.registry)
     try:
         status = tracker.prepared(quarter, result.readings, not result.findings, str(paths["xlsx"]))
@@ -110,7 +113,58 @@ def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | No
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     print(f"status: {status.value}")
-    return 1 if result.findings else 0
+    return 1 if result.findings or evidence_problems else 0
+
+
+def _evidence(cfg: CarbureConfig, reg: Registry, result: QuarterResult, out: Path) -> list[str]:
+    """Write the quarter's evidence bundle when ``[carbure] cloud`` is set; print and return its problems."""
+    from cloud.carbure.evidence import EvidenceError, write_bundle
+    from cloud.ledger import Ledger
+    from quartier.config import CloudConfig
+    from quartier.keys import load_cloud_private, load_registry
+
+    if cfg.cloud is None:
+        print("evidence: not written (set [carbure] cloud to the cloud's cloud.toml)")
+        return []
+    cloud = CloudConfig.load(cfg.cloud)
+    ledger_path = cloud.state_dir / "ledger.sqlite"
+    if not ledger_path.is_file():
+        raise EvidenceError(f"{cfg.cloud}: cloud.state_dir: no ledger {ledger_path}: has this cloud run yet?")
+    gateways = load_registry(cloud.gateways)
+    key = load_cloud_private(cloud.private_key)
+    ledger = Ledger(ledger_path)
+    try:
+        bundle = write_bundle(result.quarter, result.readings, reg, ledger, gateways, key, out)
+    finally:
+        ledger.close()
+    for note in bundle.notes:
+        print(f"evidence: note: {note} (declared by the registry)")
+    for problem in bundle.problems:
+        print(f"evidence: WARNING: {problem}")
+    print(f"evidence: {bundle.path} ({bundle.n_batches} batches)")
+    return bundle.problems
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check an evidence bundle; print what was checked, then every problem; 1 if any."""
+    from cloud.carbure.evidence import EvidenceError
+    from cloud.carbure.verify import verify_bundle
+    from quartier.keys import load_cloud_private, load_registry
+
+    bundle = Path(args.bundle)
+    if not bundle.is_dir():
+        raise EvidenceError(f"{bundle}: not a folder (an evidence bundle is the carbure-<quarter>-evidence folder)")
+    key = load_cloud_private(Path(args.cloud_key)) if args.cloud_key else None
+    gateways = load_registry(Path(args.gateways)) if args.gateways else None
+    rep = verify_bundle(bundle, key, args.xlsx, gateways)
+    for note in rep.notes:
+        print(note)
+    for problem in rep.problems:
+        print(f"FAIL: {problem}")
+    n = len(rep.problems)
+    print(f"{bundle}: " + ("OK" if rep.ok else f"{n} problem{'s' if n != 1 else ''}")
+          + ("" if args.cloud_key else " (payloads not checked against the envelopes: no --cloud-key)"))
+    return 0 if rep.ok else 1
 
 
 def cmd_quarter(args: argparse.Namespace) -> int:
@@ -281,3 +335,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     v.add_argument("--id", type=int, help="for accept/refuse/cancel: the transfer id")
     v.add_argument("--comment", help="for refuse: the obligated party's comment")
     v.set_defaults(func=cmd_volumes)
+
+    vf = sub.add_parser("verify", help="check a CarbuRe evidence bundle: signatures, payloads, recomputed figures")
+    vf.add_argument("bundle", help="the carbure-<quarter>-evidence folder")
+    vf.add_argument("--cloud-key", help="the cloud's private key (cloud.key): also check each payload against "
+                                        "its encrypted envelope")
+    vf.add_argument("--xlsx", help="the quarterly file to compare with the recomputed figures")
+    vf.add_argument("--gateways", help="the gateway registry (gateways.json): check the bundled keys are enrolled")
+    vf.set_defaults(func=cmd_verify)

@@ -6,6 +6,8 @@
     registry = "carbure.sqlite"     # the charge-point registry (SQLite), relative to this file
     out_dir = "carbure-out"         # where quarterly files and summaries are written
     outbox = "carbure-outbox"       # where submitted files are put (the outbox submitter)
+    cloud = "cloud.toml"            # optional: the cloud's config, whose ledger, gateway registry and key
+                                    # give the evidence bundle (written with the quarterly file)
 
     [store]                          # the cloud's series store, as in cloud.toml
     backend = "sqlite"
@@ -31,6 +33,7 @@ class CarbureConfig:
     out_dir: Path
     outbox: Path
     store: dict[str, Any]
+    cloud: Path | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> CarbureConfig:
@@ -41,8 +44,11 @@ class CarbureConfig:
         options = store.raw()
         if options.get("backend", "sqlite") == "sqlite" and "path" in options:
             options["path"] = str(store.path_("path"))
+        cloud = c.path_("cloud", None)
+        if cloud is not None and not cloud.is_file():
+            raise c.error("cloud", f"no such file {cloud} (the cloud's cloud.toml, for the evidence bundle)")
         cfg = cls(p, c.path_("registry"), c.path_("out_dir", "carbure-out"), c.path_("outbox", "carbure-outbox"),
-                  options)
+                  options, cloud)
         c.done()
         root.done()
         return cfg

@@ -33,3 +33,7 @@ class RegistryError(CarbureError):
 
 class QuarterError(CarbureError):
     """A quarter name or reading date is invalid (e.g. ``2025Q5``)."""
+
+
+class EvidenceError(CarbureError):
+    """The evidence bundle cannot be written or read (missing ledger, unreadable manifest ...)."""
