@@ -1,0 +1,95 @@
+"""``quartier bill`` end to end: a SQLite store, tariff files, the printed bill, JSON and CSV, comparisons."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cloud.store_sqlite import SqliteStore
+from cloud.tariffs.calendar import interval_starts
+from quartier.cli import main
+from quartier.series import Direction, Interval, Quality
+
+DATA = Path(__file__).parent / "data" / "tariffs"
+LIBRARY = Path(__file__).parents[1] / "cloud" / "tariffs" / "library"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _write(store: SqliteStore, meter: str, direction: Direction, energies: list[int], starts: list[int]) -> None:
+    index, rows = 1_000_000, []
+    for t, e in zip(starts, energies):
+        rows.append(Interval(meter, t, e, index, index + e, Quality.MEASURED, direction))
+        index += e
+    store.write_intervals("gw1", rows)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """February 2026 for gw1/grid and gw1/pv: 100 Wh imported every quarter-hour, 400 Wh exported and
+    500 Wh produced every quarter-hour from 12:00 to 14:00 local (consumption 100 Wh then too)."""
+    path = tmp_path / "series.sqlite"
+    s = SqliteStore(str(path))
+    starts = interval_starts(date(2026, 2, 1), date(2026, 3, 1)).tolist()
+    noon = [12 <= datetime.fromtimestamp(t, timezone.utc).astimezone(PARIS).hour < 14 for t in starts]
+    _write(s, "grid", Direction.IMPORT, [0 if n else 100 for n in noon], starts)
+    _write(s, "grid", Direction.EXPORT, [400 if n else 0 for n in noon], starts)
+    _write(s, "pv", Direction.EXPORT, [500 if n else 0 for n in noon], starts)
+    s.close()
+    return path
+
+
+def test_bill_prints_writes_json_and_csv_and_compares(store: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--production", "gw1/pv",
+               "--tariff", str(LIBRARY / "base.toml"), "--tariff", str(LIBRARY / "hphc.toml"),
+               "--from", "2026-02-01", "--to", "2026-02-28", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    # Base: import 28 days x 88 x 100 Wh = 246.4 kWh x 0.1952 = 48.09728 -> 48.10 ; export 28 x 8 x 0.4 = 89.6 kWh
+    # at 0 ; subscription 185.64 x 28/365 = 14.2409 -> 14.24 ; total 62.34
+    # without solar: 28 x 96 x 100 Wh = 268.8 kWh x 0.1952 = 52.46976 -> 52.47 ; + 14.24 = 66.71
+    assert "Consommation" in text and "48.10 EUR" in text and "Total 2026-02-01 to 2026-02-28: 62.34 EUR" \
+        in text
+    # HP/HC (no subscription in the file): HC 22:00-06:00 = 8 h x 4 x 100 Wh = 3.2 kWh/day x 28 = 89.6 kWh x 0.1635
+    # = 14.6496 -> 14.65 ; HP measured: 14 h (06-12, 14-22) x 0.4 = 5.6 kWh/day x 28 = 156.8 x 0.2081 = 32.63008
+    # -> 32.63 ; total 47.28. Without solar HP 16 h = 179.2 kWh x 0.2081 = 37.29152 -> 37.29 ; total 51.94
+    lines = {tuple(line.split()[-3:]) for line in text.splitlines()}
+    assert ("measured", "62.34", "EUR") in lines and ("solar", "66.71", "EUR") in lines
+    assert ("measured", "47.28", "EUR") in lines and ("solar", "51.94", "EUR") in lines
+    doc = json.loads((out / "base.json").read_text())
+    assert doc["total"] == "62.34" and doc["currency"] == "EUR"
+    assert (doc["bills"][0]["first_day"], doc["bills"][0]["last_day"], doc["bills"][0]["days"]) == (
+        "2026-02-01", "2026-02-28", 28)
+    assert [(i["label"], i["quantity"], i["amount"]) for i in doc["bills"][0]["items"]] == [
+        ("Consommation", "246.4", "48.10"), ("Surplus", "89.6", "0.00"), ("Abonnement 6 kVA", "0.0767", "14.24")]
+    rows = list(csv.DictReader((out / "hphc.csv").open()))
+    assert {(r["first_day"], r["last_day"]) for r in rows} == {("2026-02-01", "2026-02-28")}
+    assert [(r["label"], r["amount"]) for r in rows] == [
+        ("Consommation HP", "32.63"), ("Consommation HC", "14.65"), ("Surplus", "0.00"), ("total", "47.28"),
+        ("of which tax", "7.88")]
+
+
+def test_bill_errors_are_user_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = str(LIBRARY / "base.toml")
+    rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", base,
+               "--from", "2026-02-01", "--to", "2026-03-01"])
+    assert rc == 2
+    assert "gw1/grid import: 96 interval(s) missing or of quality missing, first at 2026-02-28T23:00:00Z" \
+        in capsys.readouterr().err
+    assert main(["bill", "--store", str(store), "--site", "grid", "--tariff", base, "--from", "2026-02-01",
+                 "--to", "2026-02-02"]) == 2
+    assert "--site: expected GATEWAY/METER, got 'grid'" in capsys.readouterr().err
+    assert main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(DATA / "urdb_pge_a10.json"),
+                 "--from", "2026-02-01", "--to", "2026-02-02"]) == 2
+    assert "give --timezone" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tariff]\nname = 1\n")
+    assert main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(bad), "--from", "2026-02-01",
+                 "--to", "2026-02-02"]) == 2
+    assert f"{bad}: tariff.prices_include_tax: missing" in capsys.readouterr().err
