@@ -259,3 +259,107 @@ def test_split_shares_are_exact_shares_rounded_down_or_up(rows: list[tuple[int, 
             # a * wj / total rounded down or up, compared exactly in integers.
             assert (a * wj) // total <= sj <= -(-(a * wj) // total)
             assert wj > 0 or sj == 0
+
+
+# --- the fast paths: float division, blocks of periods, periods skipped ---------------------------------------
+
+
+def _exact_split(amount: int, weights: list[int]) -> list[int]:
+    total = sum(weights)
+    if total == 0:
+        return [0] * len(weights)
+    bounds = [amount * sum(weights[: j + 1]) // total for j in range(len(weights))]
+    return [b - a for a, b in zip([0] + bounds, bounds)]
+
+
+def test_split_beyond_exact_floats_uses_integers() -> None:
+    # Row 1: 2^31-1 Wh among weights adding up to ~2^32: the products pass 2^53, the int64 path divides.
+    # Row 2: small numbers, the float path. Both rows in one call must give the exact Python answer.
+    amount = np.array([2**31 - 1, 1000])
+    weights = np.array([[2**31 - 1, 3, 2**31 - 5], [1, 1, 1]])
+    assert (2**31 - 1) * int(weights[0].sum()) >= 2**53
+    assert split_running_total(amount, weights).tolist() == [
+        _exact_split(2**31 - 1, [2**31 - 1, 3, 2**31 - 5]), [333, 333, 334]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**31 - 1), st.lists(st.integers(0, 2**31 - 1), min_size=3, max_size=3)),
+                min_size=1, max_size=4).filter(lambda rows: all(a * sum(w) < 2**63 for a, w in rows)))
+def test_split_with_large_numbers_is_exact(rows: list[tuple[int, list[int]]]) -> None:
+    amount = np.array([a for a, _ in rows], np.int64)
+    weights = np.array([w for _, w in rows], np.int64)
+    assert split_running_total(amount, weights).tolist() == [_exact_split(a, w) for a, w in rows]
+
+
+@settings(max_examples=100, deadline=None)
+@given(communities(), st.lists(st.integers(2**28, 2**31 - 1), min_size=5, max_size=5), st.integers(1, 2**23))
+def test_engine_matches_the_loop_with_large_keys_and_pools(c: dict, big_keys: list[int], scale: int) -> None:
+    # Keys near MAX_WH and pools up to 3 x 2^27: some periods pass 2^53 (integer path), others not (float path).
+    n_cons = len(c["static_keys"])
+    keys = big_keys[:n_cons]
+    prod = [[min(e * scale, 2**27) for e in row] for row in c["production_wh"]]  # pool * keys < 2**63
+    a = allocate(prod, c["producer_coefficient"], c["consumption_wh"], KeyKind.STATIC, iterations=c["iterations"],
+                 static_keys=keys)
+    self_consumed, covered = allocate_loop(prod, c["producer_coefficient"], c["consumption_wh"], keys,
+                                           c["iterations"])
+    assert a.self_consumed_wh.tolist() == self_consumed
+    assert a.covered_wh.tolist() == covered
+
+
+def test_many_periods_in_blocks_match_the_loop() -> None:
+    # 700 consumers: blocks of 93 periods; nights without production split the live periods into runs.
+    rng = np.random.default_rng(3)
+    periods, n_cons = 400, 700
+    prod = rng.integers(0, 5000, (periods, 4))
+    prod[(np.arange(periods) % 96) < 30] = 0
+    cons = rng.integers(0, 100, (periods, n_cons))
+    cons[rng.random((periods, n_cons)) < 0.3] = 0
+    cons[250] = 0  # a sunny period nobody consumes in: nothing offered
+    keys = rng.integers(0, 50, n_cons) * COEF_SCALE
+    coef = [FULL, 80 * PCT, FULL, 0]
+    a = allocate(prod, coef, cons, KeyKind.STATIC, iterations=3, static_keys=keys)
+    self_consumed, covered = allocate_loop(prod.tolist(), coef, cons.tolist(), keys.tolist(), 3)
+    assert a.self_consumed_wh.tolist() == self_consumed
+    assert a.covered_wh.tolist() == covered
+    assert a.offered_wh[:, 250].sum() == 0 and a.unallocated_wh[250].sum() == a.shared_wh[250].sum() > 0
+
+
+def test_no_offer_in_a_period_without_demand_whatever_the_other_periods() -> None:
+    # Period 2 has 500 Wh to share but no consumption: nothing is offered in it, in any iteration, even though
+    # period 1 (computed in the same block) has consumption to cover.
+    a = allocate([[1000], [500]], [FULL], [[700, 400], [0, 0]], KeyKind.STATIC, iterations=2,
+                 static_keys=[50 * PCT, 50 * PCT])
+    assert a.offered_wh.tolist() == [[[500, 500], [0, 0]], [[100, 0], [0, 0]]]
+    assert a.unallocated_wh.tolist() == [[0], [500]]
+
+
+def test_inputs_without_masks_are_kept_read_only() -> None:
+    cons = np.array([[700, 400]], np.int64)
+    a = allocate([[1000]], [FULL], cons, KeyKind.DYNAMIC, iterations=2)
+    assert not a.consumption_wh.flags.writeable and not a.production_wh.flags.writeable
+    assert a.consumption_wh.tolist() == [[700, 400]]
+    # 1000 Wh for 1100 Wh of demand: 636 and 364 covered (running totals 636.36 -> 636, 1000).
+    assert a.demand_wh.tolist() == [[[700, 400]], [[64, 36]]]
+
+
+@pytest.mark.parametrize("key", [KeyKind.DYNAMIC, KeyKind.CUSTOM, KeyKind.STATIC])
+def test_blocks_of_periods_equal_periods_one_by_one(key: KeyKind) -> None:
+    # Periods are independent: the month at once (in blocks, some periods skipped) equals each period alone.
+    rng = np.random.default_rng(7)
+    periods, n_cons = 150, 1000
+    prod = rng.integers(0, 3000, (periods, 2))
+    prod[40:60] = 0
+    cons = rng.integers(0, 40, (periods, n_cons))
+    cons[rng.random((periods, n_cons)) < 0.4] = 0
+    cons[70] = 0
+    active = rng.random((periods, n_cons)) < 0.9
+    custom = rng.integers(0, 100, (periods, n_cons)) * PCT
+    static = rng.integers(0, 100, n_cons) * PCT
+    kw = dict(iterations=3, static_keys=static, consumer_active=active)
+    a = allocate(prod, [FULL, 60 * PCT], cons, key, custom_keys=custom, **kw)
+    for p in range(periods):
+        one = allocate(prod[p:p + 1], [FULL, 60 * PCT], cons[p:p + 1], key, custom_keys=custom[p:p + 1],
+                       iterations=3, static_keys=static, consumer_active=active[p:p + 1])
+        assert (one.offered_wh[:, 0] == a.offered_wh[:, p]).all(), p
+        assert (one.covered_wh[:, 0] == a.covered_wh[:, p]).all(), p
+        assert (one.self_consumed_wh[0] == a.self_consumed_wh[p]).all(), p

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cloud.sharing import text
 from cloud.sharing.allocation import COEF_SCALE, Allocation, BoolArray, FloatArray, IntArray
 from cloud.sharing.errors import SharingFileError
 from quartier.series import INTERVAL_S
@@ -63,8 +64,8 @@ _PCT = re.compile(r"(\d+)(?:[.,](\d+))?")
 
 def check_separator(separator: str) -> str:
     """Return ``separator`` if usable, else raise ValueError saying why."""
-    if len(separator) != 1 or separator in ',."\r\n0123456789':
-        raise ValueError(f"separator must be one character other than a comma, point, quote, digit or line end; "
+    if len(separator) != 1 or separator in ',."\r\n\x000123456789':
+        raise ValueError(f"separator must be one character other than a comma, point, quote, digit, line end or NUL; "
                          f"got {separator!r}")
     return separator
 
@@ -84,11 +85,6 @@ def format_pct(pct: float) -> str:
     """Coefficient [%] rounded to 4 decimals, decimal comma, no trailing zeros: 50.0 -> ``50``."""
     s = f"{pct:.4f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s.replace(".", ",")
-
-
-def _lines(rows: Iterable[Sequence[str]], separator: str) -> Iterator[str]:
-    for r in rows:
-        yield separator.join(r) + "\n"
 
 
 def production_rows(period_starts: Sequence[int], eans: Sequence[str], a: Allocation) -> Iterator[list[str]]:
@@ -135,15 +131,72 @@ def write_files(
 ) -> None:
     """Write the production and the consumption files of ``allocation`` (see the module docstring).
 
-    ``progress(done, total)`` is called after each period of the consumption file (the long one).
+    ``progress(done, total)`` is called after each block of periods of the consumption file (the
+    long one). The text is the one :func:`production_rows` and :func:`consumption_rows` give, byte
+    for byte, formatted by whole columns (:mod:`cloud.sharing.text`).
     """
     check_separator(separator)
-    with open(production_path, "w", encoding="utf-8", newline="") as f:
-        f.write(separator.join(PRODUCTION_HEADER) + "\n")
-        f.writelines(_lines(production_rows(period_starts, producer_eans, allocation), separator))
-    with open(consumption_path, "w", encoding="utf-8", newline="") as f:
-        f.write(separator.join(CONSUMPTION_HEADER) + "\n")
-        f.writelines(_lines(consumption_rows(period_starts, consumer_eans, allocation, progress), separator))
+    fmt = text.formats(separator)
+    with open(production_path, "wb") as f:
+        f.write((separator.join(PRODUCTION_HEADER) + "\n").encode("utf-8"))
+        f.writelines(production_text(period_starts, producer_eans, allocation, fmt))
+    with open(consumption_path, "wb") as f:
+        f.write((separator.join(CONSUMPTION_HEADER) + "\n").encode("utf-8"))
+        f.writelines(consumption_text(period_starts, consumer_eans, allocation, fmt, progress))
+
+
+_ROWS_PER_BLOCK = 32 * 1024
+"""Rows formatted at a time (a few MB of text)."""
+
+
+def _timestamps(period_starts: Sequence[int], separator: str) -> text.Text:
+    return text.strings([format_timestamp(int(t)) + separator for t in period_starts])
+
+
+def production_text(period_starts: Sequence[int], eans: Sequence[str], a: Allocation,
+                    fmt: text.Formats) -> Iterator[bytes]:
+    """The production file's rows (without the header) as blocks of UTF-8 text, in file order."""
+    n = len(eans)
+    if n == 0:
+        return
+    ean_field = text.strings([e + fmt.separator for e in eans])[None]
+    step = max(1, _ROWS_PER_BLOCK // n)
+    for lo in range(0, len(period_starts), step):
+        hi = min(lo + step, len(period_starts))
+        sl = slice(lo, hi)
+        fields = [_timestamps(period_starts[sl], fmt.separator)[:, None], ean_field,
+                  *fmt.kwh(a.production_wh[sl]), *fmt.pct(a.producer_coefficient_pct[sl]),
+                  *fmt.kwh(a.shared_wh[sl]), *fmt.kwh(a.self_consumed_wh[sl]), *fmt.kwh(a.unallocated_wh[sl]),
+                  *fmt.kwh(a.residual_wh[sl], last=True)]
+        yield text.join((hi - lo, n), fields, a.producer_active[sl])
+
+
+def consumption_text(period_starts: Sequence[int], eans: Sequence[str], a: Allocation, fmt: text.Formats,
+                     progress: Progress | None = None) -> Iterator[bytes]:
+    """The consumption file's rows (without the header) as blocks of UTF-8 text, in file order;
+    ``progress(done, total)`` after each block of periods."""
+    n, iterations, total = len(eans), a.iterations, len(period_starts)
+    if n == 0:
+        if progress is not None and total:
+            progress(total, total)
+        return
+    ean_it = text.strings([f"{e}{fmt.separator}{k + 1}{fmt.separator}" for k in range(iterations) for e in eans])
+    ean_it = ean_it.reshape(1, iterations, n)
+    coefficient, surplus, supplier = a.coefficient_pct, a.surplus_wh, a.from_supplier_wh
+    step = max(1, _ROWS_PER_BLOCK // (n * iterations))
+    for lo in range(0, total, step):
+        hi = min(lo + step, total)
+        sl = slice(lo, hi)
+
+        def col(arr: np.ndarray) -> np.ndarray:
+            return arr[:, sl].transpose(1, 0, 2)  # (periods, iterations, consumers): the file's order
+
+        fields = [_timestamps(period_starts[sl], fmt.separator)[:, None, None], ean_it,
+                  *fmt.pct(col(coefficient)), *fmt.kwh(col(a.demand_wh)), *fmt.kwh(col(a.offered_wh)),
+                  *fmt.kwh(col(a.covered_wh)), *fmt.kwh(col(surplus)), *fmt.kwh(col(supplier), last=True)]
+        yield text.join((hi - lo, iterations, n), fields, a.consumer_active[sl][:, None, :])
+        if progress is not None:
+            progress(hi, total)
 
 
 # --- reading -------------------------------------------------------------------------------------------------
