@@ -59,9 +59,12 @@ def test_bill_prints_writes_json_and_csv_and_compares(store: Path, tmp_path: Pat
     # HP/HC (no subscription in the file): HC 22:00-06:00 = 8 h x 4 x 100 Wh = 3.2 kWh/day x 28 = 89.6 kWh x 0.1635
     # = 14.6496 -> 14.65 ; HP measured: 14 h (06-12, 14-22) x 0.4 = 5.6 kWh/day x 28 = 156.8 x 0.2081 = 32.63008
     # -> 32.63 ; total 47.28. Without solar HP 16 h = 179.2 kWh x 0.2081 = 37.29152 -> 37.29 ; total 51.94
-    lines = {tuple(line.split()[-3:]) for line in text.splitlines()}
-    assert ("measured", "62.34", "EUR") in lines and ("solar", "66.71", "EUR") in lines
-    assert ("measured", "47.28", "EUR") in lines and ("solar", "51.94", "EUR") in lines
+    # comparison rows: ... scenario, bought, credited, total, difference against "without solar", currency
+    lines = {tuple(line.split()[-7:]) for line in text.splitlines()}
+    assert ("with", "solar", "246.4", "89.6", "62.34", "-4.37", "EUR") in lines
+    assert ("without", "solar", "268.8", "0", "66.71", "+0.00", "EUR") in lines
+    assert ("with", "solar", "246.4", "89.6", "47.28", "-4.66", "EUR") in lines
+    assert ("without", "solar", "268.8", "0", "51.94", "+0.00", "EUR") in lines
     doc = json.loads((out / "base.json").read_text())
     assert doc["total"] == "62.34" and doc["currency"] == "EUR"
     assert (doc["bills"][0]["first_day"], doc["bills"][0]["last_day"], doc["bills"][0]["days"]) == (

@@ -87,12 +87,13 @@ def test_virtual_storage_with_precharge_starts_at_commissioning(tmp_path: Path) 
     # sub 10 x 2/30 = 0.6667 -> 0.67
     assert amounts(june) == {"usage": D("1.20"), "sub": D("0.67")}
     assert statement(june) == {"storage opening balance": D(0), "storage pre-charge": D(0), "stored": D(0),
-                               "drawn": D(0), "storage closing balance": D(0)}
+                               "drawn": D(0), "storage closing balance": D(0), "billed from the grid": D("4.8")}
     # 1 July: 1000 kWh pre-charged; each day 2.4 kWh drawn at night, 4 kWh stored at noon:
     # 1000 - 2.4 + 4 - 2.4 + 4 = 1003.2 ; drawn 4.8 x 0.10 = 0.48 ; nothing from the grid ; sub 10 x 2/31 -> 0.65
     assert amounts(july) == {"virtual storage withdrawal": D("0.48"), "sub": D("0.65")}
     assert statement(july) == {"storage opening balance": D(0), "storage pre-charge": D(1000), "stored": D(8),
-                               "drawn": D("4.8"), "storage closing balance": D("1003.2")}
+                               "drawn": D("4.8"), "storage closing balance": D("1003.2"),
+                               "billed from the grid": D(0)}
 
 
 def test_virtual_storage_draws_only_on_later_consumption(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_virtual_storage_draws_only_on_later_consumption(tmp_path: Path) -> None
         "sub": (D("0.0323"), D("0.32"))}
     assert b.total == D("0.65")
     assert statement(b) == {"storage opening balance": D(1), "storage pre-charge": D(0), "stored": D(1),
-                            "drawn": D(2), "storage closing balance": D(0)}
+                            "drawn": D(2), "storage closing balance": D(0), "billed from the grid": D("0.5")}
 
 
 def test_virtual_storage_account_errors(tmp_path: Path) -> None:
@@ -171,7 +172,8 @@ def test_monthly_storage_statement_whatever_the_billing_frequency(tmp_path: Path
     june, july = storage_statement(t, s, date(2026, 6, 30), date(2026, 7, 3), account)
     # June: 2000 - 2.4 + 4 = 2001.6 ; July (2 days): 2001.6 - 2.4 + 4 - 2.4 + 4 = 2004.8
     assert june.lines() == [("storage opening balance", D(0)), ("storage pre-charge", D(2000)), ("stored", D(4)),
-                            ("drawn", D("2.4")), ("storage closing balance", D("2001.6"))]
+                            ("drawn", D("2.4")), ("storage closing balance", D("2001.6")),
+                            ("billed from the grid", D(0))]
     assert (july.start, july.end, july.opening, july.stored, july.drawn, july.closing) == (
         date(2026, 7, 1), date(2026, 7, 3), D("2001.6"), D(8), D("4.8"), D("2004.8"))
     # the quarterly bills (Apr-Jun cut to 30 June, Jul-Sep cut to 2 July) agree

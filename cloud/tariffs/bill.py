@@ -125,6 +125,9 @@ class Bill:
         tax: the tax share included in ``total`` (not added). [EUR]
         import_kwh, export_kwh: measured energy of the bill. [kWh]
         statement: kWh accounts of net metering credits or virtual storage, as (label, kWh) lines.
+        bought_kwh: energy billed at the usage rates (after netting, credits or storage). [kWh]
+        credited_kwh: energy credited at the export rate (net billing, gross metering), or banked in kWh
+            (net metering credits earned, surplus stored in the virtual storage). [kWh]
     """
 
     start: date
@@ -136,6 +139,8 @@ class Bill:
     import_kwh: Decimal
     export_kwh: Decimal
     statement: tuple[tuple[str, Decimal], ...] = ()
+    bought_kwh: Decimal = Decimal(0)
+    credited_kwh: Decimal = Decimal(0)
 
     def item(self, label: str) -> LineItem:
         """The line item with this label (KeyError listing the labels if none)."""
@@ -304,39 +309,50 @@ def _demand_items(charge: Charge, e: I64, rate: npt.NDArray[np.int16] | None,
     return items
 
 
-def _next_period_start(d: date, per: FixedPer) -> date:
-    """First day of the calendar month / quarter / year after the one holding ``d``."""
+def _billing_month(d: date, anchor: int) -> int:
+    """Months since year 0 (year * 12 + month - 1) of the month running from day ``anchor`` that holds ``d``."""
+    m = d.year * 12 + d.month - 1
+    return m if d.day >= anchor else m - 1
+
+
+def _month_start(m: int, anchor: int) -> date:
+    return date(m // 12, m % 12 + 1, anchor)
+
+
+def _next_period_start(d: date, per: FixedPer, anchor: int = 1) -> date:
+    """First day of the month / quarter (running from day ``anchor``) or calendar year after the one holding
+    ``d``."""
     if per is FixedPer.YEAR:
         return date(d.year + 1, 1, 1)
     step = 1 if per is FixedPer.MONTH else 3
-    m = (d.month - 1) // step * step + step  # 0-based month index of the next period, maybe 12
-    return date(d.year + m // 12, m % 12 + 1, 1)
+    return _month_start(_billing_month(d, anchor) // step * step + step, anchor)
 
 
-def _period_start(d: date, per: FixedPer) -> date:
+def _period_start(d: date, per: FixedPer, anchor: int = 1) -> date:
     if per is FixedPer.YEAR:
         return date(d.year, 1, 1)
     step = 1 if per is FixedPer.MONTH else 3
-    return date(d.year, (d.month - 1) // step * step + 1, 1)
+    return _month_start(_billing_month(d, anchor) // step * step, anchor)
 
 
-def fixed_share_ratio(start: date, end: date, per: FixedPer) -> tuple[int, int]:
+def fixed_share_ratio(start: date, end: date, per: FixedPer, anchor: int = 1) -> tuple[int, int]:
     """:func:`fixed_share` as (numerator, denominator), not reduced."""
     if per is FixedPer.DAY:
         return (end - start).days, 1
     num, den, a = 0, 1, start
     while a < end:
-        nxt = _next_period_start(a, per)
-        c, d = (min(nxt, end) - a).days, (nxt - _period_start(a, per)).days
+        nxt = _next_period_start(a, per, anchor)
+        c, d = (min(nxt, end) - a).days, (nxt - _period_start(a, per, anchor)).days
         num, den = num * d + c * den, den * d
         a = nxt
     return num, den
 
 
-def fixed_share(start: date, end: date, per: FixedPer) -> Fraction:
-    """How many ``per`` units the local dates [start, end) cover: days for DAY, else the sum over each calendar
-    month/quarter/year of (its days covered / its days)."""
-    return Fraction(*fixed_share_ratio(start, end, per))
+def fixed_share(start: date, end: date, per: FixedPer, anchor: int = 1) -> Fraction:
+    """How many ``per`` units the local dates [start, end) cover: days for DAY, else the sum over each month /
+    quarter / year of (its days covered / its days). Months and quarters run from day ``anchor`` (1 = calendar
+    months; 15 = the 15th to the 14th); years are calendar years."""
+    return Fraction(*fixed_share_ratio(start, end, per, anchor))
 
 
 def _quantity(num: int, den: int) -> Decimal:
@@ -350,14 +366,14 @@ def _percent_line(label: str, base: Decimal, percent: Decimal) -> LineItem | Non
     return LineItem("discount", label, base, "EUR", -percent, round_cents(-base * percent / 100))
 
 
-def bill_period_bounds(start: date, end: date, months: int) -> list[tuple[date, date]]:
-    """Bills covering local dates [start, end): calendar months grouped by ``months`` (1, 2 or 3) from January,
-    the first and last bills cut to the range (a partial first period)."""
+def bill_period_bounds(start: date, end: date, months: int, anchor: int = 1) -> list[tuple[date, date]]:
+    """Bills covering local dates [start, end): months running from day ``anchor`` (1-28; 1 = calendar months,
+    15 = the 15th to the 14th) grouped by ``months`` (1, 2 or 3) from the one starting in January, the first
+    and last bills cut to the range (a partial first period)."""
     out: list[tuple[date, date]] = []
     a = start
     while a < end:
-        m0 = (a.year * 12 + a.month - 1) // months * months + months  # first month of the next bill
-        nxt = date(m0 // 12, m0 % 12 + 1, 1)
+        nxt = _month_start(_billing_month(a, anchor) // months * months + months, anchor)  # next bill's start
         b = min(nxt, end)
         out.append((a, b))
         a = b
@@ -379,7 +395,15 @@ def _adjustment_bills(bounds: list[tuple[date, date]], month: int) -> list[bool]
 
 @dataclass(frozen=True)
 class StorageStatement:
-    """Virtual storage account over local dates [start, end), as the customer sees it. [kWh]"""
+    """Virtual storage account over local dates [start, end), as the customer sees it. [kWh]
+
+    Attributes:
+        opening: balance at the start (0 when the storage starts inside the period).
+        precharge: pre-charge added at commissioning (only in the period holding the commissioning date).
+        stored: surplus banked. drawn: consumption taken from the storage.
+        closing: balance at the end = opening + precharge + stored - drawn.
+        grid: energy billed from the grid at the usage rates, including the days before commissioning.
+    """
 
     start: date
     end: date
@@ -388,10 +412,12 @@ class StorageStatement:
     stored: Decimal
     drawn: Decimal
     closing: Decimal
+    grid: Decimal = Decimal(0)
 
     def lines(self) -> list[tuple[str, Decimal]]:
         return [("storage opening balance", self.opening), ("storage pre-charge", self.precharge),
-                ("stored", self.stored), ("drawn", self.drawn), ("storage closing balance", self.closing)]
+                ("stored", self.stored), ("drawn", self.drawn), ("storage closing balance", self.closing),
+                ("billed from the grid", self.grid)]
 
 
 def _storage_flows(series: Series, start: date, account: Account, tz: str) -> StorageFlows:
@@ -415,13 +441,14 @@ def _storage_rows(flows: StorageFlows, bounds: list[tuple[date, date]], first_in
     assert account.commissioning is not None
     drawn = np.add.reduceat(flows.drawn, first_index)
     stored = np.add.reduceat(flows.stored, first_index)
+    grid = np.add.reduceat(flows.grid, first_index)
     closing = flows.balance[np.r_[first_index[1:], flows.balance.size] - 1]
     rows = []
     for b, (a, z) in enumerate(bounds):
         pre = account.precharge_kwh * 1000 if a <= account.commissioning < z else 0
         opening = int(closing[b - 1]) if b else (account.opening_wh if account.commissioning < start else 0)
         rows.append(StorageStatement(a, z, _kwh(opening), _kwh(pre), _kwh(int(stored[b])), _kwh(int(drawn[b])),
-                                     _kwh(int(closing[b]))))
+                                     _kwh(int(closing[b])), _kwh(int(grid[b]))))
     return rows
 
 
@@ -447,6 +474,7 @@ class _Energies:
     billed: I64  # energy billed at the usage rates
     credited: I64  # energy credited at the export rate
     demand: I64  # energy whose peak makes the demand charges
+    banked: I64  # energy credited at the export rate, or banked as kWh credits / stored
     statements: list[list[tuple[str, Decimal]]]
     extra: list[list[LineItem]]
 
@@ -462,6 +490,7 @@ def _mechanism(tariff: Tariff, series: Series, imp: I64, exp: I64, start: date, 
         net = imp - exp
         billed = np.maximum(net, 0)
         credited = np.subtract(billed, net, out=net)  # max(-net, 0)
+        banked = credited
     elif mechanism is Compensation.GROSS_METERING:
         if series.production_wh is None:
             raise BillingError("gross metering (buy all, sell all) needs the solar production series "
@@ -472,13 +501,14 @@ def _mechanism(tariff: Tariff, series: Series, imp: I64, exp: I64, start: date, 
         if neg.size:
             raise BillingError(f"export exceeds production + import at {iso_utc(int(series.starts[neg[0]]))}: "
                                "check the production meter")
-        credited = prod
+        credited = banked = prod
     elif mechanism is Compensation.NET_METERING:
         nm = tariff.net_metering
         assert nm is not None
         billed, credits = net_metering(imp - exp, bill_starts, _adjustment_bills(bounds, nm.adjustment_month),
                                        account.opening_wh)
         credited = np.zeros_like(imp)
+        banked = np.maximum(exp - imp, 0)
         for b, c in enumerate(credits):
             statements[b] += [_kwh_line("credits carried in", c.carried_in), _kwh_line("credits earned", c.earned),
                               _kwh_line("credits used", c.used), _kwh_line("credits expired", c.expired),
@@ -491,7 +521,7 @@ def _mechanism(tariff: Tariff, series: Series, imp: I64, exp: I64, start: date, 
         vs = tariff.virtual_storage
         assert vs is not None
         storage = _storage_flows(series, start, account, tariff.timezone)
-        billed, credited = storage.grid, np.zeros_like(imp)
+        billed, credited, banked = storage.grid, np.zeros_like(imp), storage.stored
         for b, row in enumerate(_storage_rows(storage, bounds, bill_starts, start, account)):
             statements[b] += row.lines()
         drawn = np.add.reduceat(storage.drawn, bill_starts)
@@ -499,12 +529,10 @@ def _mechanism(tariff: Tariff, series: Series, imp: I64, exp: I64, start: date, 
             if drawn[b]:
                 extra[b].append(LineItem("storage", "virtual storage withdrawal", _kwh(int(drawn[b])), "kWh",
                                          vs.withdrawal_price, _money(int(drawn[b]), vs.withdrawal_price)))
-    demand_e = np.maximum(imp - exp, 0) if mechanism in (Compensation.NET_METERING,
-                                                         Compensation.VIRTUAL_STORAGE) else billed
     # demand is physical: kWh credits and virtual storage do not lower the power drawn from the grid
     demand = np.maximum(imp - exp, 0) if mechanism in (Compensation.NET_METERING,
                                                        Compensation.VIRTUAL_STORAGE) else billed
-    return _Energies(billed, credited, demand, statements, extra)
+    return _Energies(billed, credited, demand, banked, statements, extra)
 
 
 def bill(tariff: Tariff, series: Series, start: date, end: date, account: Account | None = None) -> list[Bill]:
@@ -541,7 +569,7 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
         slot *= 96
     np.add(slot, quarter, out=slot, casting="same_kind")
     del quarter
-    bounds = bill_period_bounds(start, end, tariff.billing_frequency.months)
+    bounds = bill_period_bounds(start, end, tariff.billing_frequency.months, tariff.billing_anchor_day)
     bill_starts = day_starts[np.searchsorted(days, [day_number(a) for a, _ in bounds])]
     n_bills = len(bounds)
 
@@ -573,12 +601,14 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
 
     imp_sum = np.add.reduceat(imp, bill_starts)
     exp_sum = np.add.reduceat(exp, bill_starts)
+    bought_sum = np.add.reduceat(billed, bill_starts)
+    banked_sum = np.add.reduceat(flows.banked, bill_starts)
     bills: list[Bill] = []
     for b, (a, z) in enumerate(bounds):
         items = per_bill[b]
         n_days = (z - a).days
         for f in tariff.fixed:
-            num, den = fixed_share_ratio(a, z, f.per)
+            num, den = fixed_share_ratio(a, z, f.per, tariff.billing_anchor_day)
             an, ad = f.amount.as_integer_ratio()
             items.append(LineItem("fixed", f.name, _quantity(num, den), f.per.value, f.amount,
                                   round_ratio(an * num, ad * den)))
@@ -604,5 +634,5 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
         tn, td = total.as_integer_ratio()
         tax = round_ratio(tn * rn, td * (100 * rd + rn))  # total * r / (100 + r)
         bills.append(Bill(a, z, n_days, tuple(items), total, tax, _kwh(int(imp_sum[b])), _kwh(int(exp_sum[b])),
-                          tuple(statements[b])))
+                          tuple(statements[b]), _kwh(int(bought_sum[b])), _kwh(int(banked_sum[b]))))
     return bills

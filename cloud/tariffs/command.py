@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from datetime import date, timedelta
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cloud.tariffs.bill import Series, bill
+from cloud.tariffs.bill import Series, storage_statement
 from cloud.tariffs.calendar import interval_starts
+from cloud.tariffs.compare import ComparisonRow, compare
 from cloud.tariffs.errors import BillingError
-from cloud.tariffs.mechanisms import Account
+from cloud.tariffs.mechanisms import PRECHARGE_MAX_KWH, PRECHARGE_MIN_KWH, Account
 from cloud.tariffs.model import Compensation, Tariff, load_tariff
 from quartier.series import Direction, Quality, iso_utc
 
@@ -34,6 +34,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     b.add_argument("--timezone", help="local time zone of URDB tariffs, e.g. America/Los_Angeles")
     b.add_argument("--from", dest="start", required=True, help="first local day billed, YYYY-MM-DD")
     b.add_argument("--to", dest="last", required=True, help="last local day billed (included), YYYY-MM-DD")
+    b.add_argument("--mechanism", action="append", choices=[c.value for c in Compensation],
+                   help="bill each tariff under this compensation mechanism instead of its own; repeat to compare "
+                        "mechanisms (e.g. net_billing and virtual_storage)")
+    b.add_argument("--withdrawal-price", help="virtual storage: EUR/kWh (tax-included) paid on each kWh drawn, for "
+                                              "--mechanism virtual_storage (default: the tariff's own, else 0)")
     b.add_argument("--commissioning", help="virtual storage: the site's commissioning date, YYYY-MM-DD")
     b.add_argument("--precharge", type=int, default=0, help="virtual storage pre-charge, 0 or 1000-5000 kWh")
     b.add_argument("--opening", default="0", help="virtual storage balance or net metering credits at --from [kWh]")
@@ -100,6 +105,62 @@ def _store_options(args: argparse.Namespace) -> tuple[Mapping[str, Any], str]:
     return options, str(config.path)
 
 
+def _mechanisms(args: argparse.Namespace, tariffs: list[Tariff]) -> list[list[Compensation]]:
+    """Per tariff, the mechanisms to bill it under (its own without --mechanism)."""
+    if not args.mechanism:
+        return [[t.compensation] for t in tariffs]
+    wanted = [Compensation(m) for m in args.mechanism]
+    dup = sorted({m.value for m in wanted if wanted.count(m) > 1})
+    if dup:
+        raise BillingError(f"--mechanism {dup[0]} is given twice")
+    return [wanted for _ in tariffs]
+
+
+def _check_options(args: argparse.Namespace, start: date, end: date, mechanisms: list[list[Compensation]]
+                   ) -> tuple[Account, Decimal | None]:
+    """Validate the options of the compensation mechanisms before reading the store."""
+    used = {m for ms in mechanisms for m in ms}
+    try:
+        opening = Decimal(args.opening)
+    except InvalidOperation:
+        raise BillingError(f"--opening: not a number: {args.opening!r}") from None
+    if not opening.is_finite() or opening < 0 or (opening * 1000) % 1:
+        raise BillingError(f"--opening: must be >= 0 [kWh] with at most 3 decimals, got {args.opening!r}")
+    pre = args.precharge
+    if pre and not PRECHARGE_MIN_KWH <= pre <= PRECHARGE_MAX_KWH:
+        raise BillingError(f"--precharge: the virtual storage pre-charge is 0 or {PRECHARGE_MIN_KWH} to "
+                           f"{PRECHARGE_MAX_KWH} kWh, got {pre}")
+    commissioning = _date(args.commissioning, "--commissioning") if args.commissioning else None
+    withdrawal = None
+    if args.withdrawal_price is not None:
+        try:
+            withdrawal = Decimal(args.withdrawal_price)
+        except InvalidOperation:
+            raise BillingError(f"--withdrawal-price: not a number: {args.withdrawal_price!r}") from None
+        if not withdrawal.is_finite() or withdrawal < 0:
+            raise BillingError(f"--withdrawal-price: must be >= 0 EUR/kWh, got {args.withdrawal_price!r}")
+        if not args.mechanism or Compensation.VIRTUAL_STORAGE not in used:
+            raise BillingError("--withdrawal-price is for --mechanism virtual_storage")
+    if Compensation.VIRTUAL_STORAGE in used:
+        if commissioning is None:
+            raise BillingError("virtual storage needs --commissioning DATE (the site's date of commissioning, "
+                               "'mise en service': the storage starts at local midnight of that day)")
+        if commissioning >= end:
+            raise BillingError(f"--commissioning {commissioning} is after --to {end - timedelta(days=1)}: the "
+                               "virtual storage would not start in the billed range")
+        if commissioning < start and pre and not opening:
+            raise BillingError(f"--commissioning {commissioning} is before --from {start}: the pre-charge is "
+                               "history; give the storage balance at --from with --opening KWH instead of --precharge")
+    if Compensation.GROSS_METERING in used and not args.production:
+        raise BillingError("gross metering (buy all, sell all) needs --production GATEWAY/METER")
+    return Account(commissioning, pre, opening), withdrawal
+
+
+def _write(out: Path, stem: str, text: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / stem).write_text(text, encoding="utf-8")
+
+
 def cmd_bill(args: argparse.Namespace) -> int:
     from cloud.store import open_store
     from cloud.tariffs import report
@@ -107,13 +168,9 @@ def cmd_bill(args: argparse.Namespace) -> int:
     start, end = _date(args.start, "--from"), _date(args.last, "--to") + timedelta(days=1)
     if end <= start:
         raise BillingError(f"--to {args.last} is before --from {args.start}")
-    try:
-        opening = Decimal(args.opening)
-    except InvalidOperation:
-        raise BillingError(f"--opening: not a number: {args.opening!r}") from None
-    account = Account(_date(args.commissioning, "--commissioning") if args.commissioning else None,
-                      args.precharge, opening)
     tariffs = [_load(p, args.timezone) for p in args.tariff]
+    mechanisms = _mechanisms(args, tariffs)
+    account, withdrawal = _check_options(args, start, end, mechanisms)
     zones = {t.timezone for t in tariffs}
     site = _meter(args.site, "--site")
     prod_meter = _meter(args.production, "--production") if args.production else None
@@ -131,25 +188,26 @@ def cmd_bill(args: argparse.Namespace) -> int:
     finally:
         store.close()
 
-    rows: list[tuple[str, str, Decimal, str]] = []
-    for path, t in zip(args.tariff, tariffs):
+    rows: list[ComparisonRow] = []
+    out = Path(args.out) if args.out else None
+    for path, t, ms in zip(args.tariff, tariffs, mechanisms):
         s = series[t.timezone]
-        bills = bill(t, s, start, end, account)
-        print(report.text(t, bills))
-        rows.append((t.name, "measured", sum((b.total for b in bills), Decimal(0)), t.currency))
-        if s.production_wh is not None and t.compensation is not Compensation.GROSS_METERING:
-            consumption = s.import_wh + s.production_wh - s.export_wh
-            # without solar there is nothing to credit or bank: bill the consumption as plain net billing
-            alone = replace(t, compensation=Compensation.NET_BILLING, net_metering=None, virtual_storage=None)
-            no_solar = bill(alone, Series(s.starts, consumption, np.zeros_like(consumption)), start, end)
-            rows.append((t.name, "without solar", sum((b.total for b in no_solar), Decimal(0)), t.currency))
-        if args.out:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = Path(path).stem
-            (out / f"{stem}.json").write_text(report.to_json(t, bills), encoding="utf-8")
-            (out / f"{stem}.csv").write_text(report.to_csv(t, bills), encoding="utf-8")
+        runs, tariff_rows = compare(t, ms, s, start, end, account, withdrawal)
+        rows += tariff_rows
+        for run in runs:
+            storage = (storage_statement(run.tariff, s, start, end, account)
+                       if run.tariff.compensation is Compensation.VIRTUAL_STORAGE else [])
+            print(report.text(run.tariff, run.bills))
+            if storage:
+                print(report.storage_text(storage))
+            if out:
+                stem = Path(path).stem + (f"-{run.tariff.compensation.value}" if args.mechanism else "")
+                _write(out, f"{stem}.json", report.to_json(run.tariff, run.bills, storage))
+                _write(out, f"{stem}.csv",
+                       report.to_csv(run.tariff, run.bills) + report.storage_csv(run.tariff, storage))
     if len(rows) > 1:
         print(report.comparison(rows), end="")
+        if out:
+            _write(out, "comparison.json", report.comparison_json(rows))
+            _write(out, "comparison.csv", report.comparison_csv(rows))
     return 0
-

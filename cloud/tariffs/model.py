@@ -245,6 +245,7 @@ class Tariff:
     day_types: tuple[str, ...] = DAY_TYPES
     day_calendar: DayCalendar | None = None
     currency: str = "EUR"
+    billing_anchor_day: int = 1  # bills (and per-month/quarter fixed charges) run from this local day of the month
 
     def charges_of(self, kind: ChargeType) -> tuple[Charge, ...]:
         return tuple(c for c in self.charges if c.type is kind)
@@ -529,6 +530,7 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
         prices_include_tax=True,
         source=t.str("source", ""),
         currency=t.str("currency", "EUR"),
+        billing_anchor_day=t.int("billing_anchor_day", 1, 1, 28),
     )
     if len(tariff_kw["currency"]) != 3 or not tariff_kw["currency"].isalpha() or not tariff_kw["currency"].isupper():
         raise t.error("currency", f"must be an ISO 4217 code such as EUR, got {tariff_kw['currency']!r}")
