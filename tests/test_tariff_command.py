@@ -48,7 +48,7 @@ def test_bill_prints_writes_json_and_csv_and_compares(store: Path, tmp_path: Pat
     out = tmp_path / "out"
     rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--production", "gw1/pv",
                "--tariff", str(LIBRARY / "base.toml"), "--tariff", str(LIBRARY / "hphc.toml"),
-               "--from", "2026-02-01", "--to", "2026-02-28", "--out", str(out)])
+               "--from", "2026-02-01", "--to", "2026-02-28", "--kva", "6", "--out", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     # Base: import 28 days x 88 x 100 Wh = 246.4 kWh x 0.1952 = 48.09728 -> 48.10 ; export 28 x 8 x 0.4 = 89.6 kWh
@@ -63,29 +63,51 @@ def test_bill_prints_writes_json_and_csv_and_compares(store: Path, tmp_path: Pat
     lines = {tuple(line.split()[-7:]) for line in text.splitlines()}
     assert ("with", "solar", "246.4", "89.6", "62.34", "-4.37", "EUR") in lines
     assert ("without", "solar", "268.8", "0", "66.71", "+0.00", "EUR") in lines
-    assert ("with", "solar", "246.4", "89.6", "47.28", "-4.66", "EUR") in lines
-    assert ("without", "solar", "268.8", "0", "51.94", "+0.00", "EUR") in lines
+    assert ("solar", "246.4", "89.6", "47.28", "-4.66", "EUR", "[1]") in {tuple(line.split()[-7:])
+                                                                         for line in text.splitlines()}
+    assert text.count("WARNING: incomplete tariff: no subscription (abonnement) line") == 2  # the bill, the table
+    assert "[1] WARNING: incomplete tariff: no subscription" in text
+    assert ("solar", "268.8", "0", "51.94", "+0.00", "EUR", "[1]") in {tuple(line.split()[-7:])
+                                                                      for line in text.splitlines()}
     doc = json.loads((out / "base.json").read_text())
     assert doc["total"] == "62.34" and doc["currency"] == "EUR"
     assert (doc["bills"][0]["first_day"], doc["bills"][0]["last_day"], doc["bills"][0]["days"]) == (
         "2026-02-01", "2026-02-28", 28)
     assert [(i["label"], i["quantity"], i["amount"]) for i in doc["bills"][0]["items"]] == [
-        ("Consommation", "246.4", "48.10"), ("Surplus", "89.6", "0.00"), ("Abonnement 6 kVA", "0.0767", "14.24")]
+        ("Consommation", "246.4", "48.10"), ("Surplus", "89.6", "0.00"), ("Abonnement (6 kVA)", "0.0767", "14.24")]
+    assert doc["warnings"] == []
+    assert json.loads((out / "hphc.json").read_text())["warnings"][0].startswith("incomplete tariff: no subscription")
     rows = list(csv.DictReader((out / "hphc.csv").open()))
-    assert {(r["first_day"], r["last_day"]) for r in rows} == {("2026-02-01", "2026-02-28")}
-    assert [(r["label"], r["amount"]) for r in rows] == [
+    assert {(r["first_day"], r["last_day"]) for r in rows[1:]} == {("2026-02-01", "2026-02-28")}
+    assert [(r["label"], r["amount"]) for r in rows][1:] == [
         ("Consommation HP", "32.63"), ("Consommation HC", "14.65"), ("Surplus", "0.00"), ("total", "47.28"),
         ("of which tax", "7.88")]
+    assert rows[0]["category"] == "warning" and rows[0]["label"].startswith("incomplete tariff: no subscription")
+    table = list(csv.DictReader((out / "comparison.csv").open()))
+    assert [bool(r["warnings"]) for r in table] == [False, False, True, True]
+
+
+def test_subscription_by_kva_needs_the_sites_power(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(LIBRARY / "base.toml"),
+            "--from", "2026-02-01", "--to", "2026-02-28"]
+    assert main(args) == 2
+    assert "'Abonnement' is priced by subscribed power: give the site's kVA (quartier bill --kva); the tariff " \
+           "lists 6 kVA" in capsys.readouterr().err
+    assert main([*args, "--kva", "12"]) == 2
+    assert "'Abonnement' has no price for 12 kVA; the tariff lists 6 kVA" in capsys.readouterr().err
+    assert main([*args, "--kva", "six"]) == 2
+    assert "--kva: not a number: 'six'" in capsys.readouterr().err
 
 
 def test_bill_errors_are_user_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = str(LIBRARY / "base.toml")
-    rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", base,
+    rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", base, "--kva", "6",
                "--from", "2026-02-01", "--to", "2026-03-01"])
     assert rc == 2
     assert "gw1/grid import: 96 interval(s) missing or of quality missing, first at 2026-02-28T23:00:00Z" \
         in capsys.readouterr().err
-    assert main(["bill", "--store", str(store), "--site", "grid", "--tariff", base, "--from", "2026-02-01",
+    assert main(["bill", "--store", str(store), "--site", "grid", "--tariff", base, "--kva", "6",
+                 "--from", "2026-02-01",
                  "--to", "2026-02-02"]) == 2
     assert "--site: expected GATEWAY/METER, got 'grid'" in capsys.readouterr().err
     assert main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(DATA / "urdb_pge_a10.json"),

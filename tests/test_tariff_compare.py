@@ -185,7 +185,8 @@ def test_net_billing_needs_an_export_charge(may_store: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     vs = tmp_path / "vs.toml"
     vs.write_text(Path(FLAT).read_text().replace('compensation = "net_billing"', 'compensation = "virtual_storage"')
-                  .replace('[[charges]]\ntype = "export"\nstructure = "flat"\nname = "export"\nprice = "0.10"\n', ""))
+                  .replace('[[charges]]\ntype = "export"\nstructure = "flat"\nname = "export"\nprice = "0.10"\n', "")
+                  + '[virtual_storage]\nwithdrawal_price = "0"\n')
     rc = main(["bill", "--store", str(may_store), "--site", "gw1/grid", "--tariff", str(vs), "--mechanism",
                "net_billing", "--from", "2026-05-01", "--to", "2026-05-31"])
     assert rc == 2

@@ -10,6 +10,7 @@ import pytest
 
 from cloud.tariffs.bill import bill
 from cloud.tariffs.errors import BillingError, TariffFileError
+from cloud.tariffs.mechanisms import Account
 from cloud.tariffs.model import load_tariff
 from tests.test_tariff_bill import series
 
@@ -36,9 +37,9 @@ def test_base_bill(tmp_path: Path) -> None:
     # January 2026: 250 Wh every quarter-hour = 24 kWh/day x 31 = 744 kWh x 0.1952 = 145.2288 -> 145.23
     # subscription 185.64 x 31/365 = 15.7668 -> 15.77 ; total 161.00 ; TVA share 161.00 x 20/120 = 26.8333 -> 26.83
     s = series(date(2026, 1, 1), date(2026, 2, 1), lambda d: (250, 0))
-    [b] = bill(t, s, date(2026, 1, 1), date(2026, 2, 1))
+    [b] = bill(t, s, date(2026, 1, 1), date(2026, 2, 1), Account(subscribed_kva=D(6)))
     assert [(i.label, i.amount) for i in b.items] == [("Consommation", D("145.23")),
-                                                      ("Abonnement 6 kVA", D("15.77"))]
+                                                      ("Abonnement (6 kVA)", D("15.77"))]
     assert (b.total, b.tax) == (D("161.00"), D("26.83"))
 
 
@@ -57,14 +58,14 @@ def test_tempo_day_runs_from_6_to_6(tmp_path: Path) -> None:
     # 06:00-22:00 red HP 16 kWh x 0.6468 = 10.3488 -> 10.35 ; 22:00-24:00 red HC 2 kWh x 0.1460 = 0.292 -> 0.29
     # subscription 238.06 x 1/365 = 0.6522 -> 0.65
     s = series(date(2026, 1, 5), date(2026, 1, 6), lambda d: (250, 0))
-    [b] = bill(t, s, date(2026, 1, 5), date(2026, 1, 6))
+    [b] = bill(t, s, date(2026, 1, 5), date(2026, 1, 6), Account(subscribed_kva=D(9)))
     assert {i.label: (i.quantity, i.amount) for i in b.items} == {
         "Consommation blue HC": (D("6"), D("0.74")), "Consommation red HP": (D("16"), D("10.35")),
-        "Consommation red HC": (D("2"), D("0.29")), "Abonnement 9 kVA": (D("0.0027"), D("0.65"))}
+        "Consommation red HC": (D("2"), D("0.29")), "Abonnement (9 kVA)": (D("0.0027"), D("0.65"))}
     # 6 January needs 5 January (red, until 06:00) and 6 January, which the calendar lacks (rows count file lines)
     s2 = series(date(2026, 1, 6), date(2026, 1, 7), lambda d: (250, 0))
     with pytest.raises(BillingError, match="has no day type for 2026-01-06"):
-        bill(t, s2, date(2026, 1, 6), date(2026, 1, 7))
+        bill(t, s2, date(2026, 1, 6), date(2026, 1, 7), Account(subscribed_kva=D(9)))
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def test_export_rate_is_refused_with_kwh_mechanisms(tmp_path: Path) -> None:
 
     with pytest.raises(TariffFileError, match="compensates exports in kWh, not at an export rate"):
         tariff(tmp_path, head("virtual_storage") + FLAT_020 + '[[charges]]\ntype = "export"\nstructure = "flat"\n'
-               'price = 0.1\n')
+               'price = 0.1\n[virtual_storage]\nwithdrawal_price = "0"\n')
 
 
 def _storage_loop(net: list[int], first: int, opening: int) -> tuple[list[int], list[int]]:
@@ -184,8 +184,9 @@ def test_monthly_storage_statement_whatever_the_billing_frequency(tmp_path: Path
 
 @pytest.mark.parametrize("mechanism", ["net_metering", "virtual_storage"])
 def test_credits_and_storage_do_not_lower_demand(tmp_path: Path, mechanism: str) -> None:
+    own = '[virtual_storage]\nwithdrawal_price = "0"\n' if mechanism == "virtual_storage" else ""
     t = tariff(tmp_path, head(mechanism) + FLAT_020 + '[[charges]]\ntype = "demand"\nstructure = "flat"\n'
-               'price = "5.00"\n')
+               'price = "5.00"\n' + own)
     # Monday 2 March 2026: 1000 Wh imported at 10:00 (4 kW), 2 kWh of credits / storage at the start
     s = series(date(2026, 3, 2), date(2026, 3, 3), lambda d: (1000 if (d.hour, d.minute) == (10, 0) else 0, 0))
     [b] = bill(t, s, date(2026, 3, 2), date(2026, 3, 3), Account(date(2026, 1, 1), opening_kwh=D(2)))

@@ -34,12 +34,13 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud.tariffs.calendar import (
-    INTERVAL_S,
     DAY_S,
+    INTERVAL_S,
     check_starts,
     date_of,
     day_attributes,
     day_number,
+    holiday_mask,
     interval_starts,
     local_midnight_utc,
     local_seconds,
@@ -56,6 +57,7 @@ from cloud.tariffs.model import (
     FixedPer,
     Structure,
     Tariff,
+    format_decimal,
 )
 from quartier.series import iso_utc
 
@@ -454,15 +456,15 @@ def _storage_rows(flows: StorageFlows, bounds: list[tuple[date, date]], first_in
 
 def storage_statement(tariff: Tariff, series: Series, start: date, end: date,
                       account: Account) -> list[StorageStatement]:
-    """Monthly virtual storage statement over local dates [start, end) (calendar months, the first and last
-    cut to the range): opening balance, pre-charge, stored, drawn, closing balance [kWh]. Same rules as
-    :func:`bill`, whatever the tariff's billing frequency."""
+    """Monthly virtual storage statement over local dates [start, end): months from the tariff's billing anchor
+    day (the 1st: calendar months), the first and last cut to the range; opening balance, pre-charge, stored,
+    drawn, closing balance [kWh]. Same rules as :func:`bill`, whatever the tariff's billing frequency."""
     if end <= start:
         raise BillingError(f"the range is empty: end {end} is not after start {start}")
     account.check()
     _check_series(series, interval_starts(start, end, tariff.timezone))
     flows = _storage_flows(series, start, account, tariff.timezone)
-    months = bill_period_bounds(start, end, 1)
+    months = bill_period_bounds(start, end, 1, tariff.billing_anchor_day)
     first = np.searchsorted(series.starts, [local_midnight_utc(a, tariff.timezone) for a, _ in months])
     return _storage_rows(flows, months, np.asarray(first, dtype=np.int64), start, account)
 
@@ -525,7 +527,12 @@ def _mechanism(tariff: Tariff, series: Series, imp: I64, exp: I64, start: date, 
         for b, row in enumerate(_storage_rows(storage, bounds, bill_starts, start, account)):
             statements[b] += row.lines()
         drawn = np.add.reduceat(storage.drawn, bill_starts)
-        for b in range(n_bills):
+        assert account.commissioning is not None
+        for b, (a, z) in enumerate(bounds):
+            pre = account.precharge_kwh * 1000
+            if pre and vs.precharge_price is not None and a <= account.commissioning < z:
+                extra[b].append(LineItem("storage", "virtual storage pre-charge", _kwh(pre), "kWh",
+                                         vs.precharge_price, _money(pre, vs.precharge_price)))
             if drawn[b]:
                 extra[b].append(LineItem("storage", "virtual storage withdrawal", _kwh(int(drawn[b])), "kWh",
                                          vs.withdrawal_price, _money(int(drawn[b]), vs.withdrawal_price)))
@@ -559,6 +566,8 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
     per_day = np.diff(np.r_[day_starts, day.size])
     quarter -= np.repeat(days * 96, per_day)  # ... quarter-hour of the local day (0-95; 02:00-03:00 twice in autumn)
     month_index, month_day, weekend = day_attributes(days)
+    if tariff.holidays is not None:
+        weekend |= holiday_mask(days, tariff.holidays)
     season = season_index(month_day, [s.start_month * 100 + s.start_day for s in tariff.seasons])
     n_types = len(tariff.day_types)
     if tariff.day_calendar is None:
@@ -603,14 +612,17 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
     exp_sum = np.add.reduceat(exp, bill_starts)
     bought_sum = np.add.reduceat(billed, bill_starts)
     banked_sum = np.add.reduceat(flows.banked, bill_starts)
+    kva = account.subscribed_kva
+    fixed = [(f, f.amount_for(kva), f.name if kva is None or not f.by_kva else f"{f.name} ({format_decimal(kva)} kVA)")
+             for f in tariff.fixed]
     bills: list[Bill] = []
     for b, (a, z) in enumerate(bounds):
         items = per_bill[b]
         n_days = (z - a).days
-        for f in tariff.fixed:
+        for f, amount, label in fixed:
             num, den = fixed_share_ratio(a, z, f.per, tariff.billing_anchor_day)
-            an, ad = f.amount.as_integer_ratio()
-            items.append(LineItem("fixed", f.name, _quantity(num, den), f.per.value, f.amount,
+            an, ad = amount.as_integer_ratio()
+            items.append(LineItem("fixed", label, _quantity(num, den), f.per.value, amount,
                                   round_ratio(an * num, ad * den)))
         for label, cats, pct in (
             ("usage discount", ("usage",), tariff.usage_discount_percent),

@@ -119,6 +119,44 @@ def day_attributes(days: I64) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
     return month_index, month_day, ((days + 3) % 7) >= 5  # 1970-01-01 was a Thursday; Monday = 0
 
 
+def easter_sunday(year: int) -> date:
+    """Gregorian Easter Sunday of ``year`` (the anonymous Gregorian algorithm, Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    ll = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ll) // 451
+    month, day = divmod(h + ll - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def french_public_holidays(year: int) -> tuple[date, ...]:
+    """The 11 public holidays of mainland France (Code du travail, art. L3133-1), in date order: 1 January,
+    Easter Monday, 1 May, 8 May, Ascension (Easter + 39 days), Whit Monday (Easter + 50), 14 July, 15 August,
+    1 November, 11 November, 25 December. Alsace-Moselle's Good Friday and 26 December are not included."""
+    easter = easter_sunday(year).toordinal()
+    days = [date(year, 1, 1), date.fromordinal(easter + 1), date(year, 5, 1), date(year, 5, 8),
+            date.fromordinal(easter + 39), date.fromordinal(easter + 50), date(year, 7, 14), date(year, 8, 15),
+            date(year, 11, 1), date(year, 11, 11), date(year, 12, 25)]
+    return tuple(sorted(days))
+
+
+HOLIDAY_CALENDARS = {"FR": french_public_holidays}
+"""Public holiday calendars a tariff can name (``holidays = "FR"``): code -> year -> dates."""
+
+
+def holiday_mask(days: I64, calendar: str) -> npt.NDArray[np.bool_]:
+    """True for each local date (days since 1970-01-01) that is a public holiday of ``calendar``."""
+    if days.size == 0:
+        return np.zeros(0, dtype=bool)
+    rule = HOLIDAY_CALENDARS[calendar]
+    y0, y1 = date_of(int(days.min())).year, date_of(int(days.max())).year
+    holidays = np.asarray([day_number(d) for y in range(y0, y1 + 1) for d in rule(y)], dtype=np.int64)
+    return np.isin(days, holidays)
+
+
 def local_calendar(starts: I64, tz_name: str = "Europe/Paris") -> LocalCalendar:
     """Local day, weekday/weekend, minute of day and month of each interval start (UTC, [s], multiples of 900).
 

@@ -42,6 +42,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     b.add_argument("--commissioning", help="virtual storage: the site's commissioning date, YYYY-MM-DD")
     b.add_argument("--precharge", type=int, default=0, help="virtual storage pre-charge, 0 or 1000-5000 kWh")
     b.add_argument("--opening", default="0", help="virtual storage balance or net metering credits at --from [kWh]")
+    b.add_argument("--kva", help="the site's subscribed power [kVA] (puissance souscrite): picks the subscription "
+                                 "line of tariffs priced by kVA (by_kva)")
     b.add_argument("--out", help="folder for <tariff>.json and <tariff>.csv")
     b.set_defaults(func=cmd_bill)
 
@@ -153,7 +155,15 @@ def _check_options(args: argparse.Namespace, start: date, end: date, mechanisms:
                                "history; give the storage balance at --from with --opening KWH instead of --precharge")
     if Compensation.GROSS_METERING in used and not args.production:
         raise BillingError("gross metering (buy all, sell all) needs --production GATEWAY/METER")
-    return Account(commissioning, pre, opening), withdrawal
+    kva = None
+    if args.kva is not None:
+        try:
+            kva = Decimal(args.kva)
+        except InvalidOperation:
+            raise BillingError(f"--kva: not a number: {args.kva!r}") from None
+        if not kva.is_finite() or kva <= 0:
+            raise BillingError(f"--kva: must be a positive power in kVA, got {args.kva!r}")
+    return Account(commissioning, pre, opening, kva), withdrawal
 
 
 def _write(out: Path, stem: str, text: str) -> None:
@@ -171,6 +181,9 @@ def cmd_bill(args: argparse.Namespace) -> int:
     tariffs = [_load(p, args.timezone) for p in args.tariff]
     mechanisms = _mechanisms(args, tariffs)
     account, withdrawal = _check_options(args, start, end, mechanisms)
+    for t in tariffs:  # before reading the store: a subscription grid without the site's power is refused
+        for f in t.fixed:
+            f.amount_for(account.subscribed_kva)
     zones = {t.timezone for t in tariffs}
     site = _meter(args.site, "--site")
     prod_meter = _meter(args.production, "--production") if args.production else None

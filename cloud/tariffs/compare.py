@@ -26,7 +26,8 @@ def with_mechanism(tariff: Tariff, mechanism: Compensation, withdrawal_price: De
       is refused (BillingError): no export price is invented.
     * net metering, virtual storage: export charges are dropped (exports are compensated in kWh). Net metering
       keeps the tariff's ``[net_metering]`` options, else the defaults (adjustment month 12, expired credits
-      lost). Virtual storage uses ``withdrawal_price`` [EUR/kWh] if given, else the tariff's own, else 0.
+      lost). Virtual storage uses ``withdrawal_price`` [EUR/kWh] if given, else the tariff's own, else 0
+      with a warning on the tariff (shown with every bill and in the comparison).
     """
     if mechanism is tariff.compensation and withdrawal_price is None:
         return tariff
@@ -40,10 +41,19 @@ def with_mechanism(tariff: Tariff, mechanism: Compensation, withdrawal_price: De
         charges = tuple(c for c in charges if c.type is not ChargeType.EXPORT)
     nm = (tariff.net_metering or NetMetering(12, None)) if mechanism is Compensation.NET_METERING else None
     vs = None
+    warnings = tariff.warnings
     if mechanism is Compensation.VIRTUAL_STORAGE:
-        own = tariff.virtual_storage.withdrawal_price if tariff.virtual_storage else Decimal(0)
-        vs = VirtualStorage(own if withdrawal_price is None else withdrawal_price)
-    return replace(tariff, compensation=mechanism, charges=charges, net_metering=nm, virtual_storage=vs)
+        if withdrawal_price is not None:
+            vs = VirtualStorage(withdrawal_price, tariff.virtual_storage.precharge_price
+                                if tariff.virtual_storage else None)
+        elif tariff.virtual_storage is not None:
+            vs = tariff.virtual_storage
+        else:
+            vs = VirtualStorage(Decimal(0))
+            warnings += ("virtual storage withdrawal price not given: 0 EUR/kWh assumed for each kWh drawn "
+                         "(give --withdrawal-price from the offer)",)
+    return replace(tariff, compensation=mechanism, charges=charges, net_metering=nm, virtual_storage=vs,
+                   warnings=warnings)
 
 
 def without_solar(tariff: Tariff, series: Series) -> tuple[Tariff, Series]:
@@ -73,6 +83,7 @@ class ComparisonRow:
         difference: total minus the same tariff's ``without solar`` total (negative = saving); None when
             there is no production series. [EUR]
         currency: ISO 4217.
+        warnings: the tariff's warnings (incomplete tariff, assumed price): the total may be wrong by them.
     """
 
     tariff: str
@@ -83,6 +94,7 @@ class ComparisonRow:
     total: Decimal
     difference: Decimal | None
     currency: str
+    warnings: tuple[str, ...] = ()
 
 
 def _sum(bills: Sequence[Bill], field: str) -> Decimal:
@@ -109,11 +121,12 @@ def compare(tariff: Tariff, mechanisms: Sequence[Compensation], series: Series, 
     tail: list[ComparisonRow] = []
     if series.production_wh is not None:
         alone, consumption = without_solar(tariff, series)
-        no_solar = bill(alone, consumption, start, end)
+        no_solar = bill(alone, consumption, start, end, Account(subscribed_kva=account.subscribed_kva))
         base = _sum(no_solar, "total")
         tail.append(ComparisonRow(tariff.name, "-", WITHOUT_SOLAR, _sum(no_solar, "bought_kwh"), Decimal(0), base,
-                                  Decimal("0.00"), tariff.currency))
+                                  Decimal("0.00"), tariff.currency, tariff.warnings))
     rows = [ComparisonRow(tariff.name, r.tariff.compensation.value, WITH_SOLAR, _sum(r.bills, "bought_kwh"),
                           _sum(r.bills, "credited_kwh"), _sum(r.bills, "total"),
-                          None if base is None else _sum(r.bills, "total") - base, tariff.currency) for r in runs]
+                          None if base is None else _sum(r.bills, "total") - base, tariff.currency, r.tariff.warnings)
+            for r in runs]
     return runs, rows + tail

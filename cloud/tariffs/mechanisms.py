@@ -30,11 +30,14 @@ class Account:
         precharge_kwh: virtual storage pre-charge added at commissioning: 0 or 1,000 to 5,000. [kWh]
         opening_kwh: virtual storage balance, or net metering credits, at the start of the billed range when
             the account started before it (from the previous bill's statement). [kWh]
+        subscribed_kva: the site's subscribed power ("puissance souscrite"), which picks the line of a
+            subscription priced by kVA; None when unknown. [kVA]
     """
 
     commissioning: date | None = None
     precharge_kwh: int = 0
     opening_kwh: Decimal = Decimal(0)
+    subscribed_kva: Decimal | None = None
 
     def check(self) -> None:
         """BillingError if the pre-charge or the opening balance is out of range."""
@@ -43,6 +46,8 @@ class Account:
                                f"kWh, got {self.precharge_kwh}")
         if self.opening_kwh < 0 or (self.opening_kwh * 1000) % 1:
             raise BillingError(f"opening balance must be >= 0 with at most 3 decimals, got {self.opening_kwh} kWh")
+        if self.subscribed_kva is not None and not (self.subscribed_kva.is_finite() and self.subscribed_kva > 0):
+            raise BillingError(f"subscribed power must be a positive number of kVA, got {self.subscribed_kva}")
 
     @property
     def opening_wh(self) -> int:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cloud.tariffs.errors import TariffFileError
+from cloud.tariffs.calendar import HOLIDAY_CALENDARS
+from cloud.tariffs.errors import BillingError, TariffFileError
 from quartier.config import _REQUIRED as _CONFIG_REQUIRED
 from quartier.config import Table
 
@@ -164,11 +165,37 @@ class Charge:
 
 @dataclass(frozen=True)
 class FixedCharge:
-    """A fixed surcharge (positive) or discount (negative), tax-included. [EUR per ``per``]"""
+    """A fixed surcharge (positive) or discount (negative), tax-included. [EUR per ``per``]
+
+    Either one ``amount``, or a price per subscribed power ``by_kva`` (the French "abonnement" grid: the
+    subscription depends on the site's kVA), as ((kVA, amount), ...) ascending; the site's kVA picks the line.
+    """
 
     name: str
-    amount: Decimal
+    amount: Decimal | None
     per: FixedPer
+    by_kva: tuple[tuple[Decimal, Decimal], ...] = ()
+
+    def amount_for(self, kva: Decimal | None) -> Decimal:
+        """The amount for a site subscribing ``kva`` [kVA] (BillingError when the grid has no such line, or
+        no kVA is given to a grid). A plain ``amount`` ignores ``kva``."""
+        if not self.by_kva:
+            assert self.amount is not None
+            return self.amount
+        listed = ", ".join(format_decimal(k) for k, _ in self.by_kva)
+        if kva is None:
+            raise BillingError(f"{self.name!r} is priced by subscribed power: give the site's kVA "
+                               f"(quartier bill --kva); the tariff lists {listed} kVA")
+        for k, amount in self.by_kva:
+            if k == kva:
+                return amount
+        raise BillingError(f"{self.name!r} has no price for {format_decimal(kva)} kVA; the tariff lists {listed} kVA "
+                           "(add the line from the supplier's grid to by_kva)")
+
+
+def format_decimal(d: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 6, 4.5."""
+    return format(d.normalize(), "f")
 
 
 @dataclass(frozen=True)
@@ -206,10 +233,14 @@ class VirtualStorage:
     """Virtual storage options of the tariff (site data such as the pre-charge are given when billing).
 
     Attributes:
-        withdrawal_price: tax-included price of each kWh drawn from the storage. [EUR/kWh]
+        withdrawal_price: tax-included price of each kWh drawn from the storage (0 if the offer charges
+            none, written explicitly in the file). [EUR/kWh]
+        precharge_price: tax-included price of each pre-charged kWh, billed once in the bill holding the
+            commissioning date; None when the pre-charge is not billed through the tariff. [EUR/kWh]
     """
 
     withdrawal_price: Decimal
+    precharge_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +277,8 @@ class Tariff:
     day_calendar: DayCalendar | None = None
     currency: str = "EUR"
     billing_anchor_day: int = 1  # bills (and per-month/quarter fixed charges) run from this local day of the month
+    holidays: str | None = None  # public holiday calendar (HOLIDAY_CALENDARS): those dates bill as weekend days
+    warnings: tuple[str, ...] = ()  # shown with every bill: an incomplete tariff, an assumed price
 
     def charges_of(self, kind: ChargeType) -> tuple[Charge, ...]:
         return tuple(c for c in self.charges if c.type is kind)
@@ -487,7 +520,29 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _fixed(t: _Table) -> FixedCharge:
-    f = FixedCharge(t.str("name"), t.decimal("amount", required=True), t.enum("per", FixedPer))
+    """``amount = ...`` or ``by_kva = {"6" = "185.64", "9" = "238.06"}`` (subscribed kVA -> amount)."""
+    name = t.str("name")
+    if ("amount" in t.data) == ("by_kva" in t.data):
+        raise t.error("amount", "give either amount, or by_kva (the amount per subscribed kVA), not both"
+                      if "amount" in t.data else "missing: give amount, or by_kva (the amount per subscribed kVA)")
+    amount = t.decimal("amount", None)
+    grid: list[tuple[Decimal, Decimal]] = []
+    if "by_kva" in t.data:
+        g = t.table("by_kva")
+        if not g.data:
+            raise t.error("by_kva", "is empty: give at least one line such as \"6\" = \"185.64\"")
+        for key in g.data:
+            try:
+                kva = Decimal(key)
+            except InvalidOperation:
+                raise g.error(key, "the key must be a power in kVA such as \"6\" or \"4.5\"") from None
+            if not kva.is_finite() or kva <= 0:
+                raise g.error(key, "the key must be a positive power in kVA")
+            if any(k == kva for k, _ in grid):
+                raise g.error(key, f"{format_decimal(kva)} kVA is given twice")
+            grid.append((kva, g.decimal(key, required=True)))
+        g.done()
+    f = FixedCharge(name, amount, t.enum("per", FixedPer), tuple(sorted(grid)))
     t.done()
     return f
 
@@ -531,7 +586,13 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
         source=t.str("source", ""),
         currency=t.str("currency", "EUR"),
         billing_anchor_day=t.int("billing_anchor_day", 1, 1, 28),
+        holidays=t.str("holidays", None, tuple(HOLIDAY_CALENDARS)),
     )
+    incomplete = t.str("incomplete", None)
+    if incomplete is not None:
+        if not incomplete.strip():
+            raise t.error("incomplete", "must say what is missing (or remove the key)")
+        tariff_kw["warnings"] = (f"incomplete tariff: {incomplete.strip()}",)
     if len(tariff_kw["currency"]) != 3 or not tariff_kw["currency"].isalpha() or not tariff_kw["currency"].isupper():
         raise t.error("currency", f"must be an ISO 4217 code such as EUR, got {tariff_kw['currency']!r}")
     if len(tariff_kw["country"]) != 2 or not tariff_kw["country"].isupper():
@@ -547,6 +608,9 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
     extra.done()
     day_types, day_calendar = DAY_TYPES, None
     if "day_types" in root.data:
+        if tariff_kw["holidays"] is not None:
+            raise t.error("holidays", "a tariff with [day_types] gives every date's type in its calendar file; "
+                                      "holidays are for the weekday/weekend calendar (remove one of them)")
         day_types, day_calendar = _day_calendar(root.table("day_types"))
     charges = tuple(_charge(c, seasons, day_types) for c in root.tables("charges"))
     if not any(c.type is ChargeType.USAGE for c in charges):
@@ -567,10 +631,15 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
         if mechanism is not Compensation.VIRTUAL_STORAGE:
             raise root.error("virtual_storage", 'only for compensation = "virtual_storage"')
         v = root.table("virtual_storage")
-        vs = VirtualStorage(v.decimal("withdrawal_price", Decimal(0), Decimal(0)))
+        if "withdrawal_price" not in v.data:
+            raise v.error("withdrawal_price", "missing: the price of each kWh drawn from the storage [EUR/kWh, "
+                                              "tax-included]; write 0 if the offer charges none")
+        vs = VirtualStorage(v.decimal("withdrawal_price", lo=Decimal(0)),
+                            v.decimal("precharge_price", None, lo=Decimal(0)))
         v.done()
     elif mechanism is Compensation.VIRTUAL_STORAGE:
-        vs = VirtualStorage(Decimal(0))
+        raise root.error("virtual_storage", "missing: a virtual storage tariff needs [virtual_storage] with "
+                                            "withdrawal_price [EUR/kWh] (0 if the offer charges none)")
     has_export = any(c.type is ChargeType.EXPORT for c in charges)
     if mechanism in (Compensation.NET_BILLING, Compensation.GROSS_METERING) and not has_export:
         raise root.error("charges", f"compensation {mechanism.value!r} credits exports at the "

@@ -28,6 +28,7 @@ def text(tariff: Tariff, bills: Sequence[Bill]) -> str:
     cur = tariff.currency
     out = [f"{tariff.name} ({tariff.distributor}), {tariff.compensation.value.replace('_', ' ')}, "
            f"prices tax-included, {cur}"]
+    out += [f"WARNING: {w}" for w in tariff.warnings]
     for b in bills:
         out.append("")
         out.append(f"Bill {b.start} to {b.end - ONE_DAY}, {b.days} days: import {_num(b.import_kwh)} kWh, "
@@ -51,7 +52,7 @@ def to_json(tariff: Tariff, bills: Sequence[Bill], storage: Sequence[StorageStat
     ``storage`` (virtual storage), the monthly statement under ``storage_statement``."""
     doc: dict[str, Any] = {
         "tariff": tariff.name, "distributor": tariff.distributor, "currency": tariff.currency,
-        "compensation": tariff.compensation.value, "prices_include_tax": True,
+        "compensation": tariff.compensation.value, "prices_include_tax": True, "warnings": list(tariff.warnings),
         "total": str(sum((b.total for b in bills), Decimal(0))),
         "bills": [{
             "first_day": b.start.isoformat(), "last_day": (b.end - ONE_DAY).isoformat(), "days": b.days,
@@ -69,10 +70,13 @@ def to_json(tariff: Tariff, bills: Sequence[Bill], storage: Sequence[StorageStat
 
 
 def to_csv(tariff: Tariff, bills: Sequence[Bill]) -> str:
-    """One row per line item (then a total row per bill), comma-separated, decimal points."""
+    """One row per line item (then a total row per bill), comma-separated, decimal points; the tariff's
+    warnings first, as rows of category ``warning`` (the text under ``label``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
+    for text_ in tariff.warnings:
+        w.writerow((tariff.name, "", "", "warning", text_, "", "", "", "", ""))
     for b in bills:
         for i in b.items:
             w.writerow((tariff.name, b.start, b.end - ONE_DAY, i.category, i.label, i.quantity, i.unit, i.unit_price,
@@ -86,7 +90,7 @@ def to_csv(tariff: Tariff, bills: Sequence[Bill]) -> str:
 
 STORAGE_COLUMNS = ("opening", "pre-charge", "stored", "drawn", "closing", "from grid")
 COMPARISON_HEADER = ("tariff", "mechanism", "scenario", "bought_kwh", "credited_kwh", "total", "difference",
-                     "currency")
+                     "currency", "warnings")
 
 
 def _storage_values(s: StorageStatement) -> tuple[Decimal, ...]:
@@ -129,10 +133,17 @@ def comparison(rows: Sequence[ComparisonRow]) -> str:
     wm = max([len(r.mechanism) for r in rows] + [9])
     out = [f"{'tariff':<{wt}}  {'mechanism':<{wm}}  {'scenario':<13}  {'bought kWh':>11}  {'credited kWh':>12}  "
            f"{'total':>10}  {'vs no solar':>11}"]
+    notes: list[str] = []
     for r in rows:
         diff = "-" if r.difference is None else f"{r.difference:+}"
+        marks = ""
+        for w in r.warnings:
+            if w not in notes:
+                notes.append(w)
+            marks += f" [{notes.index(w) + 1}]"
         out.append(f"{r.tariff:<{wt}}  {r.mechanism:<{wm}}  {r.scenario:<13}  {_num(r.bought_kwh):>11}  "
-                   f"{_num(r.credited_kwh):>12}  {r.total:>10}  {diff:>11} {r.currency}")
+                   f"{_num(r.credited_kwh):>12}  {r.total:>10}  {diff:>11} {r.currency}{marks}")
+    out += [f"[{i}] WARNING: {w}" for i, w in enumerate(notes, start=1)]
     return "\n".join(out) + "\n"
 
 
@@ -141,16 +152,17 @@ def comparison_json(rows: Sequence[ComparisonRow]) -> str:
     doc = {"comparison": [{"tariff": r.tariff, "mechanism": r.mechanism, "scenario": r.scenario,
                            "bought_kwh": str(r.bought_kwh), "credited_kwh": str(r.credited_kwh),
                            "total": str(r.total), "difference": None if r.difference is None else str(r.difference),
-                           "currency": r.currency} for r in rows]}
+                           "currency": r.currency, "warnings": list(r.warnings)} for r in rows]}
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
 
 
 def comparison_csv(rows: Sequence[ComparisonRow]) -> str:
-    """The comparison as CSV (:data:`COMPARISON_HEADER`); an unknown difference is empty."""
+    """The comparison as CSV (:data:`COMPARISON_HEADER`); an unknown difference is empty; warnings are joined
+    by "; "."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COMPARISON_HEADER)
     for r in rows:
         w.writerow((r.tariff, r.mechanism, r.scenario, r.bought_kwh, r.credited_kwh, r.total,
-                    "" if r.difference is None else r.difference, r.currency))
+                    "" if r.difference is None else r.difference, r.currency, "; ".join(r.warnings)))
     return buf.getvalue()
