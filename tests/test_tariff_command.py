@@ -118,3 +118,27 @@ def test_bill_errors_are_user_errors(store: Path, tmp_path: Path, capsys: pytest
     assert main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(bad), "--from", "2026-02-01",
                  "--to", "2026-02-02"]) == 2
     assert f"{bad}: tariff.prices_include_tax: missing" in capsys.readouterr().err
+
+
+def test_switch_to_bills_the_after_solar_tariff_against_todays(store: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # today Base; once solar is installed the customer moves to HP/HC (the guide's "Passage au tarif")
+    today = tmp_path / "today.toml"
+    today.write_text((LIBRARY / "base.toml").read_text().replace(
+        'prices_include_tax = true', f'prices_include_tax = true\nswitch_to = "{LIBRARY / "hphc.toml"}"'))
+    out = tmp_path / "out"
+    rc = main(["bill", "--store", str(store), "--site", "gw1/grid", "--production", "gw1/pv", "--kva", "6",
+               "--tariff", str(today), "--from", "2026-02-01", "--to", "2026-02-28", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "EDF Tarif Bleu Base switches to EDF Tarif Bleu Heures Pleines / Heures Creuses once solar" in text
+    # with solar under HP/HC 47.28 (see above) against today's Base without solar 66.71: -19.43
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert [(r["tariff"], r["scenario"], r["total"], r["difference"]) for r in rows] == [
+        ("EDF Tarif Bleu Heures Pleines / Heures Creuses", "with solar", "47.28", "-19.43"),
+        ("EDF Tarif Bleu Base", "without solar", "66.71", "0.00")]
+    assert json.loads((out / "today-to-hphc.json").read_text())["total"] == "47.28"
+    today.write_text(today.read_text().replace("hphc.toml", "nothere.toml"))
+    assert main(["bill", "--store", str(store), "--site", "gw1/grid", "--tariff", str(today), "--kva", "6",
+                 "--from", "2026-02-01", "--to", "2026-02-28"]) == 2
+    assert "tariff.switch_to: no tariff file" in capsys.readouterr().err

@@ -107,8 +107,19 @@ def _store_options(args: argparse.Namespace) -> tuple[Mapping[str, Any], str]:
     return options, str(config.path)
 
 
+def _after_solar(tariff: Tariff) -> Tariff | None:
+    """The tariff named by ``switch_to`` (one hop: its own ``switch_to`` is not followed)."""
+    if tariff.switch_to is None:
+        return None
+    after = load_tariff(tariff.switch_to)
+    if after.timezone != tariff.timezone or after.currency != tariff.currency:
+        raise BillingError(f"tariff {tariff.name!r} switches to {after.name!r}, whose time zone or currency "
+                           f"differs ({after.timezone} {after.currency} vs {tariff.timezone} {tariff.currency})")
+    return after
+
+
 def _mechanisms(args: argparse.Namespace, tariffs: list[Tariff]) -> list[list[Compensation]]:
-    """Per tariff, the mechanisms to bill it under (its own without --mechanism)."""
+    """Per tariff (the one billed with solar), the mechanisms to bill it under (its own without --mechanism)."""
     if not args.mechanism:
         return [[t.compensation] for t in tariffs]
     wanted = [Compensation(m) for m in args.mechanism]
@@ -179,9 +190,10 @@ def cmd_bill(args: argparse.Namespace) -> int:
     if end <= start:
         raise BillingError(f"--to {args.last} is before --from {args.start}")
     tariffs = [_load(p, args.timezone) for p in args.tariff]
-    mechanisms = _mechanisms(args, tariffs)
+    afters = [_after_solar(t) for t in tariffs]
+    mechanisms = _mechanisms(args, [a or t for t, a in zip(tariffs, afters)])
     account, withdrawal = _check_options(args, start, end, mechanisms)
-    for t in tariffs:  # before reading the store: a subscription grid without the site's power is refused
+    for t in tariffs + [a for a in afters if a]:  # before reading the store: a kVA grid needs the site's kVA
         for f in t.fixed:
             f.amount_for(account.subscribed_kva)
     zones = {t.timezone for t in tariffs}
@@ -203,9 +215,13 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
     rows: list[ComparisonRow] = []
     out = Path(args.out) if args.out else None
-    for path, t, ms in zip(args.tariff, tariffs, mechanisms):
+    for path, t, after, ms in zip(args.tariff, tariffs, afters, mechanisms):
         s = series[t.timezone]
-        runs, tariff_rows = compare(t, ms, s, start, end, account, withdrawal)
+        runs, tariff_rows = compare(t, ms, s, start, end, account, withdrawal, after)
+        if after is not None:
+            print(f"{t.name} switches to {after.name} once solar is installed (switch_to): the bills below are "
+                  f"{after.name}'s; 'without solar' is {t.name}'s\n")
+            path = f"{Path(path).stem}-to-{Path(t.switch_to or '').stem}"
         rows += tariff_rows
         for run in runs:
             storage = (storage_statement(run.tariff, s, start, end, account)

@@ -110,13 +110,19 @@ class Run:
 
 
 def compare(tariff: Tariff, mechanisms: Sequence[Compensation], series: Series, start: date, end: date,
-            account: Account, withdrawal_price: Decimal | None = None) -> tuple[list[Run], list[ComparisonRow]]:
+            account: Account, withdrawal_price: Decimal | None = None,
+            after: Tariff | None = None) -> tuple[list[Run], list[ComparisonRow]]:
     """Bill ``tariff`` under each mechanism over local dates [start, end), and without solar when the series
     has production. Returns the runs (for printing and files) and the comparison rows: one per mechanism
     ``with solar``, then one ``without solar`` (its mechanism is shown as ``-``: there is nothing to
-    compensate). Gross metering needs the production series."""
+    compensate). Gross metering needs the production series.
+
+    ``after`` is the tariff the customer moves to once solar is installed (the tariff's ``switch_to``): the
+    ``with solar`` rows bill it, the ``without solar`` row still bills ``tariff`` (today's bill), and the
+    difference compares the two."""
+    solar = after or tariff
     runs = [Run(t, bill(t, series, start, end, account))
-            for t in (with_mechanism(tariff, m, withdrawal_price) for m in mechanisms)]
+            for t in (with_mechanism(solar, m, withdrawal_price) for m in mechanisms)]
     base: Decimal | None = None
     tail: list[ComparisonRow] = []
     if series.production_wh is not None:
@@ -125,8 +131,8 @@ def compare(tariff: Tariff, mechanisms: Sequence[Compensation], series: Series, 
         base = _sum(no_solar, "total")
         tail.append(ComparisonRow(tariff.name, "-", WITHOUT_SOLAR, _sum(no_solar, "bought_kwh"), Decimal(0), base,
                                   Decimal("0.00"), tariff.currency, tariff.warnings))
-    rows = [ComparisonRow(tariff.name, r.tariff.compensation.value, WITH_SOLAR, _sum(r.bills, "bought_kwh"),
+    rows = [ComparisonRow(solar.name, r.tariff.compensation.value, WITH_SOLAR, _sum(r.bills, "bought_kwh"),
                           _sum(r.bills, "credited_kwh"), _sum(r.bills, "total"),
-                          None if base is None else _sum(r.bills, "total") - base, tariff.currency, r.tariff.warnings)
+                          None if base is None else _sum(r.bills, "total") - base, solar.currency, r.tariff.warnings)
             for r in runs]
     return runs, rows + tail

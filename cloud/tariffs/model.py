@@ -547,6 +547,17 @@ def _fixed(t: _Table) -> FixedCharge:
     return f
 
 
+def _switch_to(t: _Table) -> str | None:
+    """``switch_to``: the tariff file (relative to this one) the customer moves to once solar is installed."""
+    p = t.path_("switch_to", None)
+    if p is None:
+        return None
+    if p.suffix != ".toml" or not p.is_file():
+        raise t.error("switch_to", f"no tariff file {p} (give the .toml file of the tariff the customer moves to "
+                                   "after solar, relative to this file)")
+    return str(p)
+
+
 def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tariff:
     """Validate a parsed tariff document (TOML or the same structure as JSON)."""
     p = Path(path)
@@ -580,7 +591,7 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
         billing_frequency=t.enum("billing_frequency", BillingFrequency),
         compensation=t.enum("compensation", Compensation),
         minimum_daily_charge=t.decimal("minimum_daily_charge", Decimal(0), lo=Decimal(0)),
-        switch_to=t.str("switch_to", None),
+        switch_to=_switch_to(t),
         timezone=tz,
         prices_include_tax=True,
         source=t.str("source", ""),
