@@ -46,6 +46,40 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                                  "line of tariffs priced by kVA (by_kva)")
     b.add_argument("--out", help="folder for <tariff>.json and <tariff>.csv")
     b.set_defaults(func=cmd_bill)
+    t = sub.add_parser("tempo-days", help="RTE's published Tempo colours (tempo_like_calendars JSON) to a day "
+                                          "calendar CSV for tempo.toml (docs/tariffs.md)")
+    t.add_argument("rte", nargs="+", help="RTE API answer(s), JSON; several files are merged")
+    t.add_argument("--out", required=True, help="the calendar CSV to write (point [day_types].calendar to it)")
+    t.set_defaults(func=cmd_tempo_days)
+
+
+def cmd_tempo_days(args: argparse.Namespace) -> int:
+    import json
+
+    from cloud.tariffs.errors import TempoCalendarError
+    from cloud.tariffs.tempo import calendar_csv, rte_days
+
+    days: dict[date, str] = {}
+    for name in args.rte:
+        try:
+            doc = json.loads(Path(name).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise TempoCalendarError(f"{name}: cannot read: {e.strerror}") from None
+        except ValueError as e:
+            raise TempoCalendarError(f"{name}: not JSON: {e}") from None
+        for d, colour in rte_days(doc, name).items():
+            if days.get(d, colour) != colour:
+                raise TempoCalendarError(f"{name}: {d} is {colour} here but {days[d]} in an earlier file")
+            days[d] = colour
+    if not days:
+        raise TempoCalendarError(f"{', '.join(args.rte)}: no day in the RTE answer(s)")
+    first, last = min(days), max(days)
+    counts = {c: list(days.values()).count(c) for c in ("blue", "white", "red")}
+    source = (f"RTE Tempo Like Supply Contract (tempo_like_calendars), from {', '.join(Path(n).name for n in args.rte)}"
+              f"\n{len(days)} days {first} to {last}: " + ", ".join(f"{n} {c}" for c, n in counts.items()))
+    Path(args.out).write_text(calendar_csv(days, source), encoding="utf-8")
+    print(f"{args.out}: {len(days)} days {first} to {last} ({', '.join(f'{n} {c}' for c, n in counts.items())})")
+    return 0
 
 
 def _date(value: str, option: str) -> date:

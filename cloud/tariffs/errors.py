@@ -21,3 +21,7 @@ class UrdbError(QuartierError):
 
     def __init__(self, where: str, field: str, problem: str) -> None:
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+class TempoCalendarError(QuartierError):
+    """An RTE Tempo colour document that cannot be read; the message names the file, the entry and the field."""
