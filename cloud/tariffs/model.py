@@ -297,7 +297,7 @@ class _Table(Table):
         v = self._get(name, _REQ if required else {}, (dict,), "table")
         return _Table(v, self.path, self.key(name))
 
-    def tables(self, name: str, required: bool = True) -> list[_Table]:  # type: ignore[override]  # list is invariant; only _Table comes out
+    def tables(self, name: str, required: bool = True) -> list[_Table]:  # type: ignore[override]
         v = self._get(name, _REQ if required else [], (list,), "array of tables")
         out = []
         for i, item in enumerate(v):
