@@ -13,10 +13,11 @@ import numpy as np
 
 from cloud.tariffs.bill import Series, storage_statement
 from cloud.tariffs.calendar import interval_starts
+from cloud.tariffs.catalogue import with_validity_warnings
 from cloud.tariffs.compare import ComparisonRow, compare
 from cloud.tariffs.errors import BillingError
 from cloud.tariffs.mechanisms import PRECHARGE_MAX_KWH, PRECHARGE_MIN_KWH, Account
-from cloud.tariffs.model import Compensation, Tariff, load_tariff
+from cloud.tariffs.model import Compensation, Sector, Tariff, load_tariff
 from quartier.series import Direction, Quality, iso_utc
 
 
@@ -46,11 +47,47 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                                  "line of tariffs priced by kVA (by_kva)")
     b.add_argument("--out", help="folder for <tariff>.json and <tariff>.csv")
     b.set_defaults(func=cmd_bill)
+    c = sub.add_parser("tariffs", help="list a folder of tariff files as a tariff database: filters, popularity, "
+                                       "the default for new projects (docs/tariffs.md)")
+    c.add_argument("--dir", help="folder of .toml tariffs (default: the bundled French library)")
+    c.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. FR")
+    c.add_argument("--sector", choices=[m.value for m in Sector if m is not Sector.UNSPECIFIED])
+    c.add_argument("--on", help="only tariffs in force on this local date, YYYY-MM-DD")
+    c.add_argument("--latest", action="store_true", help="only the latest version of each tariff")
+    c.set_defaults(func=cmd_tariffs)
     t = sub.add_parser("tempo-days", help="RTE's published Tempo colours (tempo_like_calendars JSON) to a day "
                                           "calendar CSV for tempo.toml (docs/tariffs.md)")
     t.add_argument("rte", nargs="+", help="RTE API answer(s), JSON; several files are merged")
     t.add_argument("--out", required=True, help="the calendar CSV to write (point [day_types].calendar to it)")
     t.set_defaults(func=cmd_tempo_days)
+
+
+def cmd_tariffs(args: argparse.Namespace) -> int:
+    from cloud.tariffs.catalogue import applicable, by_popularity, default_tariff, load_folder
+
+    folder = Path(args.dir) if args.dir else Path(__file__).parent / "library"
+    if not folder.is_dir():
+        raise BillingError(f"--dir: {folder} is not a folder")
+    on = _date(args.on, "--on") if args.on else None
+    entries = load_folder(folder)
+    sector = Sector(args.sector) if args.sector else None
+    files = {id(e.tariff): e.path.name for e in entries if e.tariff}
+    found = by_popularity([e.tariff for e in entries
+                           if e.tariff and applicable(e.tariff, args.country, sector, on, args.latest)])
+    default = default_tariff(found)
+    print(f"{len(found)} tariff(s) in {folder}" + (f" in force on {on}" if on else ""))
+    for t in found:
+        valid = f"{t.valid_from} to {t.valid_to or '-'}"
+        mark = "  default for new projects" if t is default else ""
+        print(f"  {files[id(t)]:<24} {t.name} ({t.distributor}, {t.country}, {t.sector.value}), "
+              f"valid {valid}, {'latest' if t.latest else 'not latest'}, popularity {t.popularity}, "
+              f"{t.compensation.value}{mark}")
+        for w in t.warnings:
+            print(f"  {'':<24} WARNING: {w}")
+    for e in entries:
+        if e.tariff is None:
+            print(f"  {e.path.name:<24} REFUSED: {e.error}")
+    return 0
 
 
 def cmd_tempo_days(args: argparse.Namespace) -> int:
@@ -223,8 +260,8 @@ def cmd_bill(args: argparse.Namespace) -> int:
     start, end = _date(args.start, "--from"), _date(args.last, "--to") + timedelta(days=1)
     if end <= start:
         raise BillingError(f"--to {args.last} is before --from {args.start}")
-    tariffs = [_load(p, args.timezone) for p in args.tariff]
-    afters = [_after_solar(t) for t in tariffs]
+    tariffs = [with_validity_warnings(_load(p, args.timezone), start, end) for p in args.tariff]
+    afters = [None if a is None else with_validity_warnings(a, start, end) for a in map(_after_solar, tariffs)]
     mechanisms = _mechanisms(args, [a or t for t, a in zip(tariffs, afters)])
     account, withdrawal = _check_options(args, start, end, mechanisms)
     for t in tariffs + [a for a in afters if a]:  # before reading the store: a kVA grid needs the site's kVA
