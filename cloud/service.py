@@ -120,7 +120,7 @@ class Cloud:
             # The last will is a fixed message: carry the time of the last online document over.
             doc = {"state": "offline", **({"t": previous["t"]} if "t" in previous else {})}
         elif isinstance(doc.get("t"), int | float) and isinstance(previous.get("t"), int | float) \
-                and doc["t"] < previous["t"]:  # type: ignore[operator]
+                and doc["t"] < previous["t"]:
             self.ingestor.counts["status-stale"] += 1  # resent after a reconnection, overtaken by a newer one
             return
         self.ledger.record_status(gateway_id, doc)

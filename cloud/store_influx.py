@@ -10,8 +10,9 @@ token as password). Those servers do not accept ``CREATE DATABASE`` or
 Schema: measurement ``energy_interval``; tags ``gateway``, ``meter``,
 ``direction`` (``import``/``export``); fields
 ``wh``, ``index_start_wh``, ``index_end_wh`` (integers [Wh]), ``quality`` and
-``method`` (strings; ``method`` absent from older gateways' points); timestamp = interval start, written with precision ``s``. InfluxDB
-has no null, so an unknown energy or index is an absent field.
+``method`` (strings; ``method`` absent from older gateways' points); timestamp =
+interval start, written with precision ``s``. InfluxDB has no null, so an
+unknown energy or index is an absent field.
 
 Idempotence: a point with the same tags and timestamp replaces the old one
 field by field, so fields the new point lacks would survive from the old one.

@@ -125,7 +125,6 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     config = GatewayConfig.load(args.config)
     if args.gateway_cmd == "status":
         from gateway.outbox import Outbox
-
         from quartier.timesync import clock_synchronised
 
         outbox = Outbox(config.state_dir / "outbox.sqlite")

@@ -6,6 +6,7 @@ and the problem, and unknown keys are refused so a typo never passes silently.
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,22 +69,22 @@ class Table:
             raise self.error(name, "must not be empty")
         return v
 
-    def int(self, name: str, default: Any = _REQUIRED, lo: int | None = None, hi: int | None = None) -> Any:
+    def int(self, name: builtins.str, default: Any = _REQUIRED, lo: int | None = None, hi: int | None = None) -> Any:
         v = self._get(name, default, (int,), "whole number")
         if v is not None and ((lo is not None and v < lo) or (hi is not None and v > hi)):
             raise self.error(name, f"must be between {lo} and {hi}, got {v}")
         return v
 
-    def float(self, name: str, default: Any = _REQUIRED, lo: float | None = None) -> Any:
+    def float(self, name: builtins.str, default: Any = _REQUIRED, lo: float | None = None) -> Any:
         v = self._get(name, default, (int, float), "number")
         if v is not None and lo is not None and v < lo:
             raise self.error(name, f"must be at least {lo}, got {v}")
         return None if v is None else float(v)
 
-    def bool(self, name: str, default: Any = _REQUIRED) -> Any:
+    def bool(self, name: builtins.str, default: Any = _REQUIRED) -> Any:
         return self._get(name, default, (bool,), "boolean (true or false)")
 
-    def path_(self, name: str, default: Any = _REQUIRED) -> Any:
+    def path_(self, name: builtins.str, default: Any = _REQUIRED) -> Any:
         """A file path; relative paths are taken from the config file's folder."""
         v = self.str(name, default)
         if v is None:
@@ -91,19 +92,19 @@ class Table:
         p = Path(v).expanduser()
         return p if p.is_absolute() else (self.path.parent / p)
 
-    def table(self, name: str, required: bool = True) -> Table:
+    def table(self, name: builtins.str, required: builtins.bool = True) -> Table:
         v = self._get(name, _REQUIRED if required else {}, (dict,), "table")
         return Table(v, self.path, self.key(name))
 
-    def tables(self, name: str, required: bool = True) -> list[Table]:
+    def tables(self, name: builtins.str, required: builtins.bool = True) -> list[Table]:
         v = self._get(name, _REQUIRED if required else [], (list,), "array of tables ([[...]])")
         return [Table(item, self.path, f"{self.key(name)}[{i}]") for i, item in enumerate(v)]
 
-    def accept(self, *names: str) -> None:
+    def accept(self, *names: builtins.str) -> None:
         """Mark keys as read: another component validates them."""
         self._seen.update(names)
 
-    def raw(self) -> dict[str, Any]:
+    def raw(self) -> dict[builtins.str, Any]:
         """The table as a plain dict (for drivers that validate their own options)."""
         self._seen.update(self.data)
         return dict(self.data)

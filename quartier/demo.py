@@ -51,8 +51,11 @@ def demo_site(epoch: str) -> tuple[list[dict], list[dict]]:
             out.append({"at": f"{at // 60:02d}:{at % 60:02d}", "power_w": pattern[n % len(pattern)]})
         return out
 
-    lines = [{"name": "rs485", "link": "rs485", "baudrate": 9600, "parity": "N"}, {"name": "tic", "link": "tic"}]
-    meters = [
+    lines: list[dict] = [
+        {"name": "rs485", "link": "rs485", "baudrate": 9600, "parity": "N"},
+        {"name": "tic", "link": "tic"},
+    ]
+    meters: list[dict] = [
         {"id": "cp-ac-1", "model": "alfen_eve", "unit": 1, "initial_index_wh": 1_250_000, "epoch": epoch,
          "profile": steps([7400, 7400, 0, 3700], 30)},
         {"id": "cp-ac-2", "model": "sdm72dm2", "line": "rs485", "unit": 1, "initial_index_wh": 873_420,

@@ -137,7 +137,7 @@ def _read(path: Path, private: bool) -> bytes:
     return data
 
 
-_K = TypeVar("_K")
+_K = TypeVar("_K")  # the key classes are abstract: mypy wants type-abstract ignored where they are passed
 
 
 def _load(path: Path, private: bool, kind: type[_K], what: str) -> _K:
@@ -156,19 +156,23 @@ def _load(path: Path, private: bool, kind: type[_K], what: str) -> _K:
 
 
 def load_gateway_private(path: Path) -> Ed25519PrivateKey:
-    return _load(path, True, Ed25519PrivateKey, "an Ed25519 private key (a gateway's gateway.key)")
+    return _load(path, True, Ed25519PrivateKey,  # type: ignore[type-abstract]
+                 "an Ed25519 private key (a gateway's gateway.key)")
 
 
 def load_gateway_public(path: Path) -> Ed25519PublicKey:
-    return _load(path, False, Ed25519PublicKey, "an Ed25519 public key (a gateway's gateway.pub)")
+    return _load(path, False, Ed25519PublicKey,  # type: ignore[type-abstract]
+                 "an Ed25519 public key (a gateway's gateway.pub)")
 
 
 def load_cloud_private(path: Path) -> X25519PrivateKey:
-    return _load(path, True, X25519PrivateKey, "an X25519 private key (the cloud's cloud.key)")
+    return _load(path, True, X25519PrivateKey,  # type: ignore[type-abstract]
+                 "an X25519 private key (the cloud's cloud.key)")
 
 
 def load_cloud_public(path: Path) -> X25519PublicKey:
-    return _load(path, False, X25519PublicKey, "an X25519 public key (the cloud's cloud.pub)")
+    return _load(path, False, X25519PublicKey,  # type: ignore[type-abstract]
+                 "an X25519 public key (the cloud's cloud.pub)")
 
 
 

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -55,7 +56,7 @@ STATUS_ONLINE = b'{"state":"online"}'
 STATUS_OFFLINE = b'{"state":"offline"}'
 
 
-def parse_status(payload: bytes) -> dict[str, object]:
+def parse_status(payload: bytes) -> dict[str, Any]:
     """A status message as a dict with at least ``state``; raises ValueError on anything else.
 
     Accepts the bare ``online``/``offline`` words of earlier gateways.

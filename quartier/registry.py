@@ -29,5 +29,7 @@ class Registry(Generic[T]):
         """Build ``name`` from ``options``; ``key`` names the config key that chose it."""
         factory = self._factories.get(name)
         if factory is None:
-            raise ConfigError(config_path, key, f"unknown {self.kind} {name!r}; choose one of {sorted(self._factories)}")
+            raise ConfigError(
+                config_path, key, f"unknown {self.kind} {name!r}; choose one of {sorted(self._factories)}"
+            )
         return factory(options, config_path)

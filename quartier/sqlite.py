@@ -6,7 +6,9 @@ import sqlite3
 from pathlib import Path
 
 
-def connect(path: str | Path, schema: str, *, autocommit: bool = True, synchronous: str = "NORMAL") -> sqlite3.Connection:
+def connect(
+    path: str | Path, schema: str, *, autocommit: bool = True, synchronous: str = "NORMAL"
+) -> sqlite3.Connection:
     """Open (creating folders and tables) a WAL-mode database usable from several threads.
 
     The caller serialises access with its own lock. ``synchronous="FULL"``

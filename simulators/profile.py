@@ -68,8 +68,8 @@ class LoadProfile:
         # _before[i] = energy from midnight to starts[i]; the last entry is one whole day. [W*s]
         self._before: list[Fraction] = [Fraction(0)]
         ends = starts[1:] + [DAY_S]
-        for start, end, power in zip(starts, ends, powers):
-            self._before.append(self._before[-1] + power * (end - start))
+        for start, end, step_power in zip(starts, ends, powers):
+            self._before.append(self._before[-1] + step_power * (end - start))
 
     @classmethod
     def constant(cls, power_w: float, initial_index_wh: int, epoch: int) -> LoadProfile:

@@ -52,10 +52,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from gateway.tic import BAUDRATES, HISTORIC, MODES, PARIS, GroupSpec, encode_frame, format_horodate
 from quartier.clock import Clock
 from simulators.profile import LoadProfile, parse_hhmm
+
+if TYPE_CHECKING:
+    import serial  # imported when a simulator starts: pyserial is in the sim extra
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +455,7 @@ class TicSimulator:
         self._rng = random.Random(noise.seed if noise else 0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._port = None
+        self._port: serial.Serial | None = None
 
     @property
     def mode(self) -> str:

@@ -42,7 +42,8 @@ SITE = [
     {"id": "cp2", "model": "sdm630", "unit": 1, "initial_index_wh": 12_345_678, "epoch": EPOCH,
      "profile": [{"at": "00:00", "power_w": 0}, {"at": "00:30", "power_w": 11000},
                  {"at": "01:15", "power_w": 3700}],
-     "export": {"initial_index_wh": 4321, "profile": [{"at": "00:00", "power_w": 0}, {"at": "01:00", "power_w": 2000}]}},
+     "export": {"initial_index_wh": 4321,
+                "profile": [{"at": "00:00", "power_w": 0}, {"at": "01:00", "power_w": 2000}]}},
     {"id": "cp3", "model": "sdm630", "unit": 2, "initial_index_wh": 0, "epoch": EPOCH,
      "profile": [{"at": "00:00", "power_w": 22000}, {"at": "00:20", "power_w": 0}]},
 ]

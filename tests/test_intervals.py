@@ -68,7 +68,9 @@ def test_counter_wrap_keeps_indexes_increasing_and_energy_right() -> None:
     assert out == [Interval("linky", T0, 800, wrap - 300, wrap + 500, Quality.MEASURED)]
     assert out[0].method is Method.INDEX_DIFFERENCE  # unwrapped: an ordinary difference
     resumed = IntervalBuilder("linky", wrap_wh=wrap, state=b.state())
-    assert resumed.add(T0 + 1800, 1500) == [Interval("linky", T0 + 900, 1000, wrap + 500, wrap + 1500, Quality.MEASURED)]
+    assert resumed.add(T0 + 1800, 1500) == [
+        Interval("linky", T0 + 900, 1000, wrap + 500, wrap + 1500, Quality.MEASURED)
+    ]
     assert b.wraps == 1
 
 

@@ -21,7 +21,7 @@ from quartier.clock import ManualClock
 from quartier.config import CloudConfig, GatewayConfig
 from quartier.provision import provision_site
 from quartier.registermap import load_model, rollover_wh
-from quartier.series import Interval, Method, Quality
+from quartier.series import Method, Quality
 from simulators.faults import FaultWindow, MeterFaults
 from simulators.modbus_tcp import ModbusTcpSimulator, SimulatedMeter
 from simulators.profile import LoadProfile

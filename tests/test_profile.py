@@ -204,10 +204,10 @@ def test_from_config_epoch_forms() -> None:
         ({"initial_index_wh": 1.5}, "meters[cp1].initial_index_wh", "integer"),
         ({"profile": []}, "meters[cp1].profile", "missing or empty"),
         ({"profile": [{"at": "08:00", "power_w": 1}]}, "meters[cp1].profile[0].at", '"00:00"'),
-        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "25:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),
-        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "8:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),
-        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "07:60", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),
-        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "00:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "not after"),
+        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "25:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),  # noqa: E501
+        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "8:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),  # noqa: E501
+        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "07:60", "power_w": 1}]}, "meters[cp1].profile[1].at", "HH:MM"),  # noqa: E501
+        ({"profile": [{"at": "00:00", "power_w": 1}, {"at": "00:00", "power_w": 1}]}, "meters[cp1].profile[1].at", "not after"),  # noqa: E501
         ({"profile": [{"at": "00:00", "power_w": -5}]}, "meters[cp1].profile[0].power_w", ">= 0"),
         ({"profile": [{"at": "00:00", "power_w": "7400"}]}, "meters[cp1].profile[0].power_w", ">= 0"),
         ({"profile": [{"at": "00:00"}]}, "meters[cp1].profile[0].power_w", ">= 0"),

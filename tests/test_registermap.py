@@ -238,24 +238,24 @@ def one_register(body: str, quantity: str = "import_energy") -> str:
 
 BAD_REGISTERS = [
     ("unknown type", one_register('address = 0\ntype = "float16"\nunit = "kWh"\n'), "import_energy", "float16"),
-    ("word order", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nword_order = "middle"\n'), "import_energy", "word_order"),
-    ("byte order", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nbyte_order = "mixed"\n'), "import_energy", "byte_order"),
-    ("function 5", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nfunction = 5\n'), "import_energy", "function 5"),
-    ("function bool", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nfunction = true\n'), "import_energy", "function"),
+    ("word order", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nword_order = "middle"\n'), "import_energy", "word_order"),  # noqa: E501
+    ("byte order", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nbyte_order = "mixed"\n'), "import_energy", "byte_order"),  # noqa: E501
+    ("function 5", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nfunction = 5\n'), "import_energy", "function 5"),  # noqa: E501
+    ("function bool", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nfunction = true\n'), "import_energy", "function"),  # noqa: E501
     ("negative address", one_register('address = -1\ntype = "float32"\nunit = "kWh"\n'), "import_energy", "address -1"),
-    ("address too big", one_register('address = 65536\ntype = "uint16"\nunit = "Wh"\n'), "import_energy", "address 65536"),
+    ("address too big", one_register('address = 65536\ntype = "uint16"\nunit = "Wh"\n'), "import_energy", "address 65536"),  # noqa: E501
     ("address as text", one_register('address = "0x48"\ntype = "float32"\nunit = "kWh"\n'), "import_energy", "address"),
     ("runs past the end", one_register('address = 65535\ntype = "float32"\nunit = "kWh"\n'), "import_energy", "65535"),
     ("missing address", one_register('type = "float32"\nunit = "kWh"\n'), "import_energy", "address"),
     ("zero scale", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nscale = 0\n'), "import_energy", "scale"),
-    ("scale as text", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nscale = "1"\n'), "import_energy", "scale"),
-    ("infinite scale", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nscale = inf\n'), "import_energy", "scale"),
-    ("power unit for energy", one_register('address = 0\ntype = "float32"\nunit = "kW"\n'), "import_energy", "unit 'kW' is not allowed for energy"),
+    ("scale as text", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nscale = "1"\n'), "import_energy", "scale"),  # noqa: E501
+    ("infinite scale", one_register('address = 0\ntype = "float32"\nunit = "kWh"\nscale = inf\n'), "import_energy", "scale"),  # noqa: E501
+    ("power unit for energy", one_register('address = 0\ntype = "float32"\nunit = "kW"\n'), "import_energy", "unit 'kW' is not allowed for energy"),  # noqa: E501
     ("missing unit", one_register('address = 0\ntype = "float32"\n'), "import_energy", "unit None"),
-    ("voltage unit for power", one_register('address = 0\ntype = "float32"\nunit = "V"\n', "power"), "power", "unit 'V' is not allowed for power"),
+    ("voltage unit for power", one_register('address = 0\ntype = "float32"\nunit = "V"\n', "power"), "power", "unit 'V' is not allowed for power"),  # noqa: E501
     ("unknown dimension", one_register('address = 0\ntype = "float32"\nunit = "W"\n', "banana"), "banana", "dimension"),
-    ("two dimensions", one_register('address = 0\ntype = "float32"\nunit = "W"\n', "power_current"), "power_current", "dimension"),
-    ("unknown key", one_register('adress = 0\naddress = 0\ntype = "float32"\nunit = "kWh"\n'), "import_energy", "adress"),
+    ("two dimensions", one_register('address = 0\ntype = "float32"\nunit = "W"\n', "power_current"), "power_current", "dimension"),  # noqa: E501
+    ("unknown key", one_register('adress = 0\naddress = 0\ntype = "float32"\nunit = "kWh"\n'), "import_energy", "adress"),  # noqa: E501
     (
         "overlap",
         GOOD_MODEL + GOOD_REGISTERS + '[registers.total_energy]\naddress = 0x0049\ntype = "float32"\nunit = "kWh"\n',
@@ -271,7 +271,9 @@ BAD_REGISTERS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "register", "problem"), [case[1:] for case in BAD_REGISTERS], ids=[c[0] for c in BAD_REGISTERS])
+@pytest.mark.parametrize(
+    ("text", "register", "problem"), [case[1:] for case in BAD_REGISTERS], ids=[c[0] for c in BAD_REGISTERS]
+)
 def test_bad_register_names_file_register_and_problem(tmp_path: Path, text: str, register: str, problem: str) -> None:
     path = write_map(tmp_path, text)
     with pytest.raises(RegisterMapError) as caught:
@@ -286,11 +288,11 @@ BAD_MODELS = [
     ("not toml", GOOD_MODEL + "[registers.import_energy\n", "not valid TOML"),
     ("no model", GOOD_REGISTERS, "model: missing"),
     ("unknown model key", GOOD_MODEL + "colour = 'blue'\n" + GOOD_REGISTERS, "model.colour: unknown key"),
-    ("missing source", GOOD_MODEL.replace('source = "hand-written for the tests"\n', "") + GOOD_REGISTERS, "model.source"),
+    ("missing source", GOOD_MODEL.replace('source = "hand-written for the tests"\n', "") + GOOD_REGISTERS, "model.source"),  # noqa: E501
     ("name mismatch", GOOD_MODEL.replace('"testmeter"', '"othermeter"') + GOOD_REGISTERS, "model.name"),
     ("no registers", GOOD_MODEL, "registers: missing"),
     ("unknown table", GOOD_MODEL + GOOD_REGISTERS + "[extra]\nx = 1\n", "extra: unknown table"),
-    ("register not a table", GOOD_MODEL + "[registers]\nimport_energy = 5\n", "registers.import_energy: must be a table"),
+    ("register not a table", GOOD_MODEL + "[registers]\nimport_energy = 5\n", "registers.import_energy: must be a table"),  # noqa: E501
 ]
 
 

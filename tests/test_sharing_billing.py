@@ -1,4 +1,5 @@
-"""Billing of the sharing: the guide's example, prices by role, participant and date; file -> bills == arrays -> bills."""
+"""Billing of the sharing: the guide's example, prices by role, participant and date;
+file -> bills == arrays -> bills."""
 
 from __future__ import annotations
 

@@ -399,10 +399,10 @@ def write_bundle(
     batches, keys = [], {}
     for gw, seq in sorted(used):
         data, plain, _, kid = archive.opened[(gw, seq)]
-        entry = {"gateway": gw, "seq": seq, "envelope": f"batches/{gw}-{seq}.qrt",
-                 "payload": f"payloads/{gw}-{seq}.json"}
-        (tmp / entry["envelope"]).write_bytes(data)
-        (tmp / entry["payload"]).write_bytes(plain)
+        envelope, payload = f"batches/{gw}-{seq}.qrt", f"payloads/{gw}-{seq}.json"
+        entry = {"gateway": gw, "seq": seq, "envelope": envelope, "payload": payload}
+        (tmp / envelope).write_bytes(data)
+        (tmp / payload).write_bytes(plain)
         batches.append(entry)
         if (gw, kid) not in keys:
             enrolled = gateways[gw].find(kid)

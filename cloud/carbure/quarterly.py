@@ -67,6 +67,7 @@ def write_quarterly(path: str | Path, rows: Sequence[FileReading], quarter: Quar
 
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has one sheet, active
     ws.title = f"Relevés {quarter}"
     ws.append(list(headers(quarter)))
     for r in rows:

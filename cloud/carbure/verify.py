@@ -16,9 +16,10 @@ A batch that fails 2 or 3 is left out of 4, so the figures it carried fail too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -224,11 +225,13 @@ def _xlsx(path: Path, m: Manifest, readings: Sequence[PointReading], rc: _Recomp
             continue
         r = by_id[want.point_id]
         src = rc.batch_at(r.gateway_id, r.meter_id, r.reading_at)
-        for col, w, g, show in (
+        # (column, expected, found, how a value is shown): indexes in Wh, the reading as a date.
+        columns: tuple[tuple[str, object, object, Callable[[Any], str]], ...] = (
             ("B", want.previous_wh, got.previous_wh, lambda v: f"{wh_to_kwh(v)} kWh"),
             ("C", want.index_wh, got.index_wh, lambda v: f"{wh_to_kwh(v)} kWh"),
             ("D", want.reading_date, got.reading_date, ddmmyyyy),
-        ):
+        )
+        for col, w, g, show in columns:
             if w != g:
                 c = "ABCD".index(col)
                 origin = src if col != "B" else "the declared inputs"

@@ -164,6 +164,7 @@ def write_registration(path: str | Path, points: Iterable[ChargePoint]) -> None:
 
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has one sheet, active
     ws.title = "Points de recharge"
     ws.append(list(HEADERS))
     for pt in points:

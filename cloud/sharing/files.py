@@ -287,7 +287,8 @@ class _Reader:
         if m is None:
             raise self.error(n, "Timestamp", f"{text!r} is not a time like 2023-01-19 15:15:00Z")
         try:
-            t = int(datetime(*map(int, m.groups()), tzinfo=timezone.utc).timestamp())
+            year, month, day, hour, minute, second = map(int, m.groups())
+            t = int(datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp())
         except ValueError as e:
             raise self.error(n, "Timestamp", f"{text!r}: {e}") from None
         if t % INTERVAL_S:
