@@ -200,28 +200,35 @@ def _mechanisms(args: argparse.Namespace, tariffs: list[Tariff]) -> list[list[Co
     return [wanted for _ in tariffs]
 
 
+def _decimal(value: str | None, option: str) -> Decimal | None:
+    """An option's exact decimal value, None when absent (BillingError naming the option if not a number)."""
+    if value is None:
+        return None
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise BillingError(f"{option}: not a number: {value!r}") from None
+    if not d.is_finite():
+        raise BillingError(f"{option}: not a finite number: {value!r}")
+    return d
+
+
 def _check_options(args: argparse.Namespace, start: date, end: date, mechanisms: list[list[Compensation]]
                    ) -> tuple[Account, Decimal | None]:
     """Validate the options of the compensation mechanisms before reading the store."""
     used = {m for ms in mechanisms for m in ms}
-    try:
-        opening = Decimal(args.opening)
-    except InvalidOperation:
-        raise BillingError(f"--opening: not a number: {args.opening!r}") from None
-    if not opening.is_finite() or opening < 0 or (opening * 1000) % 1:
+    opening = _decimal(args.opening, "--opening")
+    assert opening is not None  # the option has a default
+    if opening < 0 or (opening * 1000) % 1:
         raise BillingError(f"--opening: must be >= 0 [kWh] with at most 3 decimals, got {args.opening!r}")
     pre = args.precharge
     if pre and not PRECHARGE_MIN_KWH <= pre <= PRECHARGE_MAX_KWH:
         raise BillingError(f"--precharge: the virtual storage pre-charge is 0 or {PRECHARGE_MIN_KWH} to "
                            f"{PRECHARGE_MAX_KWH} kWh, got {pre}")
     commissioning = _date(args.commissioning, "--commissioning") if args.commissioning else None
-    withdrawal = None
-    if args.withdrawal_price is not None:
-        try:
-            withdrawal = Decimal(args.withdrawal_price)
-        except InvalidOperation:
-            raise BillingError(f"--withdrawal-price: not a number: {args.withdrawal_price!r}") from None
-        if not withdrawal.is_finite() or withdrawal < 0:
+    withdrawal = _decimal(args.withdrawal_price, "--withdrawal-price")
+    if withdrawal is not None:
+        if withdrawal < 0:
             raise BillingError(f"--withdrawal-price: must be >= 0 EUR/kWh, got {args.withdrawal_price!r}")
         if not args.mechanism or Compensation.VIRTUAL_STORAGE not in used:
             raise BillingError("--withdrawal-price is for --mechanism virtual_storage")
@@ -237,14 +244,9 @@ def _check_options(args: argparse.Namespace, start: date, end: date, mechanisms:
                                "history; give the storage balance at --from with --opening KWH instead of --precharge")
     if Compensation.GROSS_METERING in used and not args.production:
         raise BillingError("gross metering (buy all, sell all) needs --production GATEWAY/METER")
-    kva = None
-    if args.kva is not None:
-        try:
-            kva = Decimal(args.kva)
-        except InvalidOperation:
-            raise BillingError(f"--kva: not a number: {args.kva!r}") from None
-        if not kva.is_finite() or kva <= 0:
-            raise BillingError(f"--kva: must be a positive power in kVA, got {args.kva!r}")
+    kva = _decimal(args.kva, "--kva")
+    if kva is not None and kva <= 0:
+        raise BillingError(f"--kva: must be a positive power in kVA, got {args.kva!r}")
     return Account(commissioning, pre, opening, kva), withdrawal
 
 
