@@ -6,7 +6,7 @@ a smoke run whose timings mean little).
 What is measured:
 
 1. Modbus requests per poll cycle, from the shipped register maps: for every
-   model, the requests :func:`gateway.modbus.plan_requests` makes for all its
+   model, the requests :func:`gateway.drivers.modbus.plan_requests` makes for all its
    registers (``MAX_GAP`` = 8, what :class:`ModbusMeter` uses) against one
    request per register (the baseline), with the adjacent-only plan a meter
    falls back to when a device refuses bridged reads (gap 0) and the fewest
@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gateway.modbus import (  # noqa: E402
+from gateway.drivers.modbus import (  # noqa: E402
     MAX_GAP,
     MAX_REGISTERS_PER_REQUEST,
     ModbusBus,
@@ -71,9 +71,10 @@ from gateway.modbus import (  # noqa: E402
     ModbusTcpBus,
     plan_requests,
 )
-from gateway.tic import HISTORIC, PARIS, STANDARD, FrameAssembler, TicDataError, tic_reading  # noqa: E402
 from quartier.clock import ManualClock  # noqa: E402
 from quartier.registermap import MeterModel, available_models, decode, load_model  # noqa: E402
+from quartier.series import PARIS  # noqa: E402
+from quartier.tic import HISTORIC, STANDARD, FrameAssembler, TicDataError, tic_reading  # noqa: E402
 from simulators.modbus_rtu import ModbusRtuSimulator  # noqa: E402
 from simulators.modbus_tcp import ModbusTcpSimulator, SimulatedMeter  # noqa: E402
 from simulators.profile import LoadProfile  # noqa: E402

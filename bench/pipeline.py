@@ -57,16 +57,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from cli.devservers import free_port  # noqa: E402
+from cli.devservers.influxd import Influxd  # noqa: E402
+from cli.devservers.mosquitto import Mosquitto  # noqa: E402
+from cli.provision import provision_site  # noqa: E402
+from cloud.config import CloudConfig  # noqa: E402
 from cloud.service import Cloud  # noqa: E402
-from cloud.store_influx import InfluxStore  # noqa: E402
-from cloud.store_sqlite import SqliteStore  # noqa: E402
+from cloud.stores.influx import InfluxStore  # noqa: E402
+from cloud.stores.sqlite import SqliteStore  # noqa: E402
+from gateway.config import GatewayConfig  # noqa: E402
 from gateway.service import Gateway  # noqa: E402
 from quartier import batch, envelope  # noqa: E402
-from quartier.broker import Mosquitto, free_port  # noqa: E402
 from quartier.clock import ManualClock  # noqa: E402
-from quartier.config import CloudConfig, GatewayConfig  # noqa: E402
-from quartier.influxd import Influxd  # noqa: E402
-from quartier.provision import provision_site  # noqa: E402
 from quartier.series import Interval, Quality  # noqa: E402
 from simulators.site import build_simulators  # noqa: E402
 
@@ -163,7 +165,7 @@ def bench_sqlite(tmp: Path) -> Row:
 
 @contextmanager
 def influxd(tmp: Path) -> Iterator[str | None]:
-    """A throw-away ``influxd`` (quartier.influxd, as the tests use); yields its URL, or None if absent."""
+    """A throw-away ``influxd`` (cli.devservers.influxd, as the tests use); yields its URL, or None if absent."""
     if not Influxd.available():
         yield None
         return

@@ -24,11 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.ledger import Ledger
-from cloud.store import SeriesStore
+from cloud.stores import SeriesStore
 from quartier import batch, envelope
+from quartier.enrolment import EnrolledKey, EnrolmentError, GatewayEntry
 from quartier.errors import EnvelopeError, StoreError
-from quartier.keys import EnrolledKey, GatewayEntry, RegistryError, format_utc
-from quartier.mqtt import gateway_of
+from quartier.series import format_utc
+from quartier.topics import gateway_of
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Ingestor:
         except StoreError as e:
             log.error("store failed, batch left for redelivery: %s", e)
             outcome = Outcome("retry", reason="store-failed", detail=str(e))
-        except RegistryError as e:
+        except EnrolmentError as e:
             # Fail closed without losing the batch: nothing is accepted while the registry is unreadable.
             log.error("gateway registry unreadable, batch left for redelivery: %s", e)
             outcome = Outcome("retry", reason="registry-unreadable", detail=str(e))

@@ -7,12 +7,14 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from cloud.config import CloudConfig
 from cloud.ingest import Ingestor, Outcome
 from cloud.ledger import Ledger
-from cloud.store import SeriesStore, open_store
-from quartier.config import CloudConfig
-from quartier.keys import GatewayEntry, load_cloud_private, load_registry
-from quartier.mqtt import TOPIC_ROOT, Message, MqttLink, ack_topic, gateway_of, parse_status
+from cloud.stores import SeriesStore, open_store
+from quartier.enrolment import GatewayEntry, load_enrolments
+from quartier.keys import load_cloud_private
+from quartier.mqtt import Message, MqttLink
+from quartier.topics import TOPIC_ROOT, ack_topic, gateway_of, parse_status
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,7 @@ class GatewayRegistry:
 
     A change is noticed by the file's identity and modification time (``st_ino``, ``st_mtime_ns``, ``st_size``):
     registry writes rename a new file into place, so even two changes within one clock tick are seen. A missing
-    file means no gateway is enrolled; an unreadable or invalid one raises :class:`RegistryError` (the ingestor
+    file means no gateway is enrolled; an unreadable or invalid one raises :class:`EnrolmentError` (the ingestor
     then leaves the batch for redelivery) until it is fixed, never falling back to an older copy.
     """
 
@@ -39,7 +41,7 @@ class GatewayRegistry:
             return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._entries = load_registry(self.path)
+            self._entries = load_enrolments(self.path)
             self._stamp = stamp
         return self._entries.get(gateway_id)
 
@@ -50,10 +52,7 @@ class Cloud:
     def __init__(self, config: CloudConfig, store: SeriesStore | None = None) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        options = dict(config.store)
-        if options.get("backend", "sqlite") == "sqlite":
-            options.setdefault("path", str(config.state_dir / "series.sqlite"))
-        self.store = store if store is not None else open_store(options, str(config.path))
+        self.store = store if store is not None else open_store(config.store, str(config.path))
         self.ledger = Ledger(config.state_dir / "ledger.sqlite")
         self.ingestor = Ingestor(
             GatewayRegistry(config.gateways), load_cloud_private(config.private_key), self.ledger, self.store

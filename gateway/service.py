@@ -16,18 +16,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from gateway.config import GatewayConfig
+from gateway.drivers import open_meter
+from gateway.drivers.base import Meter, Reading
 from gateway.intervals import IntervalBuilder
-from gateway.meters import Meter, Reading, open_meter
 from gateway.outbox import Outbox
 from gateway.rate import TokenBucket
+from gateway.timesync import clock_synchronised
 from quartier import batch, envelope
 from quartier.clock import Clock, SystemClock
-from quartier.config import GatewayConfig
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
-from quartier.mqtt import Message, MqttLink, ack_topic, batch_topic, live_topic, status_topic
+from quartier.mqtt import Message, MqttLink
 from quartier.series import Direction, Interval
-from quartier.timesync import clock_synchronised
+from quartier.topics import ack_topic, batch_topic, live_topic, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class Gateway:
         self._cloud_key = load_cloud_public(config.cloud_public_key)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite")
         if meters is None:
-            from gateway.modbus import BusPool
+            from gateway.drivers.modbus import BusPool
 
             pool = BusPool()  # meters on one Modbus endpoint share one bus
             meters = [

@@ -1,12 +1,6 @@
-"""Topics and a small MQTT link around paho-mqtt (the only file that imports paho).
+"""A small MQTT link around paho-mqtt (the only file that imports paho).
 
-Topics (docs/protocol.md)::
-
-    quartier/v1/<gateway_id>/batch   gateway -> cloud, QoS 1, sealed envelopes
-    quartier/v1/<gateway_id>/ack     cloud -> gateway, QoS 1, JSON acknowledgements
-    quartier/v1/<gateway_id>/status  gateway, QoS 1, retained: a JSON document, ``{"state": "online", ...}`` with
-                                     the gateway's health, or ``{"state": "offline"}`` (clean stop or last will)
-    quartier/v1/<gateway_id>/live    gateway, QoS 0: instantaneous values of each poll
+Topic names and the status document are in :mod:`quartier.topics`.
 
 TLS (optional): the client checks the broker's certificate against a CA file
 and the broker's name, and presents its own certificate; TLS 1.2 or later.
@@ -14,7 +8,6 @@ and the broker's name, and presents its own certificate; TLS 1.2 or later.
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import stat
@@ -22,55 +15,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from quartier.errors import QuartierError
+from quartier.topics import STATUS_OFFLINE, STATUS_ONLINE
 
 log = logging.getLogger(__name__)
-
-TOPIC_ROOT = "quartier/v1"
-
-
-def batch_topic(gateway_id: str) -> str:
-    return f"{TOPIC_ROOT}/{gateway_id}/batch"
-
-
-def ack_topic(gateway_id: str) -> str:
-    return f"{TOPIC_ROOT}/{gateway_id}/ack"
-
-
-def status_topic(gateway_id: str) -> str:
-    """Retained state of a gateway: online (with its health) while connected, offline after its last will or a stop."""
-    return f"{TOPIC_ROOT}/{gateway_id}/status"
-
-
-def live_topic(gateway_id: str) -> str:
-    """Where a gateway publishes its meters' instantaneous values: QoS 0, not retained, not persistent."""
-    return f"{TOPIC_ROOT}/{gateway_id}/live"
-
-
-STATUS_ONLINE = b'{"state":"online"}'
-STATUS_OFFLINE = b'{"state":"offline"}'
-
-
-def parse_status(payload: bytes) -> dict[str, Any]:
-    """A status message as a dict with at least ``state``; raises ValueError on anything else.
-
-    Accepts the bare ``online``/``offline`` words of earlier gateways.
-    """
-    if payload in (b"online", b"offline"):
-        return {"state": payload.decode()}
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"status is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
-        raise ValueError(f"status needs a 'state' of online or offline, got {str(doc)[:100]!r}")
-    return doc
-
 
 class MqttTlsError(QuartierError):
     """The TLS files of an MQTT link are missing, unreadable, too widely readable or do not match."""
@@ -98,14 +50,6 @@ def tls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> 
         except (ssl.SSLError, OSError) as e:
             raise MqttTlsError(f"cannot load client certificate {cert} with key {key} (do they match?): {e}") from None
     return ctx
-
-
-def gateway_of(topic: str) -> str | None:
-    """The gateway id in a ``quartier/v1/<id>/...`` topic, or None."""
-    parts = topic.split("/")
-    if len(parts) == 4 and f"{parts[0]}/{parts[1]}" == TOPIC_ROOT:
-        return parts[2]
-    return None
 
 
 @dataclass(frozen=True)

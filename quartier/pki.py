@@ -2,7 +2,7 @@
 
 Mosquitto authenticates every client by its certificate (``require_certificate true``) and takes the
 certificate's common name as the MQTT username (``use_identity_as_username true``); the ACL then lets each
-identity touch only its own topics (see :mod:`quartier.broker` and docs/operations.md, "MQTT security").
+identity touch only its own topics (see :mod:`cli.devservers.mosquitto` and docs/operations.md, "MQTT security").
 
 Identities (the CN of the client certificate):
 

@@ -11,9 +11,15 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 INTERVAL_S = 900
 """Length of one interval. [s]"""
+
+PARIS = ZoneInfo("Europe/Paris")
+"""French legal time. Series are UTC; local time appears only at the edges (TIC horodates, tariffs, reports)."""
+
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Quality(str, enum.Enum):
@@ -176,7 +182,7 @@ def ceil_quarter(t: float) -> int:
 
 def iso_utc(t: float) -> str:
     """``2026-01-19T15:15:00Z`` form of a UTC epoch time."""
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime(_UTC_FORMAT)
 
 
 def parse_utc(text: str) -> int:
@@ -189,3 +195,29 @@ def parse_utc(text: str) -> int:
     if dt.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset; write it like 2026-01-19T15:15:00Z")
     return int(dt.timestamp())
+
+
+def format_utc(t: datetime) -> str:
+    """``2026-01-19T15:15:00Z`` form of an aware datetime, to the second."""
+    return t.astimezone(timezone.utc).strftime(_UTC_FORMAT)
+
+
+def utc_now() -> datetime:
+    """Current UTC time, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def parse_utc_datetime(value: object, where: str) -> datetime:
+    """An aware UTC datetime from a string like ``2026-01-19T08:00:00Z``.
+
+    Raises ValueError naming ``where`` for a non-string, a malformed time, or a time without a zone.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a UTC time string like 2026-01-19T08:00:00Z")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{where} {value!r} is not a time like 2026-01-19T08:00:00Z") from None
+    if t.tzinfo is None:
+        raise ValueError(f"{where} {value!r} has no time zone; write UTC with a final Z")
+    return t.astimezone(timezone.utc)

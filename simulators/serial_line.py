@@ -24,7 +24,7 @@ between two UARTs:
   refuses with EINVAL a ``tcsetattr`` that asks a pty for parity again
   without changing its speed, which pyserial does on reconfiguration; the
   gateway's serial code opens a pty without parity for that reason, see
-  :func:`gateway.modbus.is_pseudo_terminal`.)
+  :func:`gateway.drivers.modbus.is_pseudo_terminal`.)
 - **Loss**: bytes sent while the other end's input queue is full are
   dropped and counted, as a UART overrun would.
 

@@ -54,8 +54,9 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from gateway.tic import BAUDRATES, HISTORIC, MODES, PARIS, GroupSpec, encode_frame, format_horodate
 from quartier.clock import Clock
+from quartier.series import PARIS
+from quartier.tic import BAUDRATES, HISTORIC, MODES, GroupSpec, encode_frame, format_horodate
 from simulators.profile import LoadProfile, parse_hhmm
 
 if TYPE_CHECKING:

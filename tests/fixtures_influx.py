@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from quartier.influxd import Influxd
+from cli.devservers.influxd import Influxd
 
 __all__ = ["influxdb_url", "influx_database"]
 

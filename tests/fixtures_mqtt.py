@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quartier.broker import BrokerTls, Mosquitto
+from cli.devservers.mosquitto import BrokerTls, Mosquitto
 from quartier.pki import SitePki, create_site_pki
 
 __all__ = ["mosquitto", "site_pki", "secure_mosquitto"]

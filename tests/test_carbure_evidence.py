@@ -37,12 +37,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from cli.main import main
 from cloud.carbure.registry import AcceptedReading, ChargePoint, CurrentType, MeterLink, Registry
 from cloud.ingest import Ingestor
 from cloud.ledger import Ledger
-from cloud.store_sqlite import SqliteStore
-from quartier import batch, envelope, keys
-from quartier.cli import main
+from cloud.stores.sqlite import SqliteStore
+from quartier import batch, enrolment, envelope, keys
 from quartier.series import INTERVAL_S, Interval, Quality, parse_utc
 
 START = parse_utc("2024-12-31T23:00:00Z")
@@ -87,12 +87,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     for gw in ("gw-a", "gw-b"):
         (d / gw).mkdir()
         priv, pub = keys.create_gateway_key(d / gw)
-        keys.enrol_gateway(d / "gateways.json", gw, pub)
+        enrolment.enrol_gateway(d / "gateways.json", gw, pub)
         signing[gw] = keys.load_gateway_private(priv)
     (d / "cloud.toml").write_text('[cloud]\nstate_dir = "state"\nprivate_key = "cloud/cloud.key"\n'
                                   'gateways = "gateways.json"\n[store]\npath = "series.sqlite"\n')
     (d / "state").mkdir()
-    ingestor = Ingestor(keys.load_registry(d / "gateways.json").get, keys.load_cloud_private(cloud_priv),
+    ingestor = Ingestor(enrolment.load_enrolments(d / "gateways.json").get, keys.load_cloud_private(cloud_priv),
                         Ledger(d / "state" / "ledger.sqlite"), SqliteStore(str(d / "series.sqlite")))
     data = {
         "gw-a": ramp("cp1", BASE, BOUNDARY + 4 * INTERVAL_S, 5_000_123 - 250, 250)

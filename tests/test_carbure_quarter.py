@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from cli.main import main
 from cloud.carbure.checks import Check, FileReading, PointContext, check_readings
 from cloud.carbure.errors import FileProblemsError, QuarterError
 from cloud.carbure.mapping import read_mapping
@@ -38,8 +39,7 @@ from cloud.carbure.prepare import compute_quarter, write_outputs
 from cloud.carbure.quarterly import read_quarterly, summary_rows
 from cloud.carbure.readings import MeterSeries, load_factor
 from cloud.carbure.registry import AcceptedReading, ChargePoint, CurrentType, Registry
-from cloud.store_sqlite import SqliteStore
-from quartier.cli import main
+from cloud.stores.sqlite import SqliteStore
 from quartier.series import INTERVAL_S, Interval, Quality, parse_utc
 
 DATA = Path(__file__).parent / "data" / "carbure"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from cli.main import main
 from cloud.carbure.errors import FileProblemsError, RegistryError
 from cloud.carbure.irve import SAMPLE, check_against_irve, read_irve
 from cloud.carbure.mapping import read_mapping
 from cloud.carbure.registry import AcceptedReading, ChargePoint, CurrentType, MeterLink, Registry
 from cloud.carbure.xlsx import HEADERS, read_registration, write_registration
-from quartier.cli import main
 from quartier.series import parse_utc
 
 DATA = Path(__file__).parent / "data" / "carbure"

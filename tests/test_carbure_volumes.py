@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from cloud.carbure.period import Quarter
 from cloud.carbure.status import FileStatus, StatusError, check_transition, deadline_notice, due_quarter
 from cloud.carbure.volume_store import VolumeStore
 from cloud.carbure.volumes import TransferError, TransferStatus, credited_wh
-from quartier.cli import main
 
 Q1 = Quarter(2025, 1)
 

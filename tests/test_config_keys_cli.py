@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from quartier import keys
-from quartier.cli import main
-from quartier.config import CloudConfig, GatewayConfig
+from cli.main import main
+from cloud.config import CloudConfig
+from gateway.config import GatewayConfig
+from quartier import enrolment, keys
 from quartier.errors import ConfigError
 
 GOOD = """
@@ -83,7 +84,7 @@ def test_keys_are_private_refuse_overwrite_and_enrol(tmp_path: Path, capsys: pyt
     reg = tmp_path / "gateways.json"
     assert main(["keys", "enrol", "--registry", str(reg), "--id", "gw-1", "--public-key",
                  str(tmp_path / "gw" / "gateway.pub")]) == 0
-    assert keys.load_registry(reg)["gw-1"].current.key_id == kid  # type: ignore[union-attr]
+    assert enrolment.load_enrolments(reg)["gw-1"].current.key_id == kid  # type: ignore[union-attr]
     assert main(["keys", "enrol", "--registry", str(reg), "--id", "Bad Id", "--public-key",
                  str(tmp_path / "gw" / "gateway.pub")]) == 2
 
@@ -112,7 +113,7 @@ def test_demo_runs_and_every_interval_matches(capsys: pytest.CaptureFixture[str]
 def test_gateway_status_reports_outbox_budget_clock_and_meters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from quartier.provision import provision_site
+    from cli.provision import provision_site
 
     site = provision_site(tmp_path, gateway_id="gw-s", mqtt_port=1883,
                           meters=[{"id": "cp1", "driver": "modbus", "model": "sdm630", "host": "127.0.0.1"},

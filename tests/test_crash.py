@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from cli.devservers import free_port
+from cli.devservers.mosquitto import Mosquitto
+from cli.provision import provision_site
+from cloud.config import CloudConfig
 from cloud.service import Cloud
 from gateway.outbox import Outbox
-from quartier.broker import Mosquitto, free_port
 from quartier.clock import ScaledClock
-from quartier.config import CloudConfig
-from quartier.provision import provision_site
 from quartier.series import INTERVAL_S, Quality, iso_utc
 from simulators.site import SimulatedSite
 
@@ -39,7 +40,7 @@ POWERS_W = {"cp1": 7400, "cp2": 11000, "cp3": 3680}
 
 def _gateway(config: Path, clock: ScaledClock, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "quartier.cli", "gateway", "run", "--config", str(config),
+        [sys.executable, "-m", "cli", "gateway", "run", "--config", str(config),
          "--start", iso_utc(clock.start), "--speed", str(clock.speed), "--origin", repr(clock.origin)],
         cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )

@@ -16,15 +16,17 @@ from typing import Any
 
 import pytest
 
+from cli.devservers import free_port
+from cli.devservers.mosquitto import Mosquitto
+from cli.provision import provision_site
+from cloud.config import CloudConfig
 from cloud.service import Cloud
-from cloud.store import open_store
+from cloud.stores import open_store
+from gateway.config import GatewayConfig
 from gateway.service import Gateway
-from quartier.broker import Mosquitto, free_port
 from quartier.clock import ManualClock
-from quartier.config import CloudConfig, GatewayConfig
 from quartier.mqtt import MqttLink
 from quartier.pki import issue_gateway_cert
-from quartier.provision import provision_site
 from quartier.series import Direction, Interval, Quality
 from simulators.site import build_simulators
 
@@ -219,7 +221,7 @@ def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path
 
     from quartier import batch, envelope
     from quartier.keys import load_cloud_public, load_gateway_private
-    from quartier.mqtt import batch_topic
+    from quartier.topics import batch_topic
 
     rig = Rig(tmp_path, {"backend": "sqlite"})
     try:
@@ -269,7 +271,7 @@ def test_bad_messages_through_the_broker_are_rejected_and_counted(tmp_path: Path
 
 def test_a_driver_bug_does_not_stop_the_gateway(tmp_path: Path) -> None:
     """A meter whose driver raises something unexpected is counted as failing; the others go on."""
-    from gateway.meters import Reading
+    from gateway.drivers.base import Reading
 
     class Broken:
         meter_id = "broken"
@@ -297,7 +299,8 @@ def test_live_values_on_their_own_qos0_topic(tmp_path: Path) -> None:
     import json
     import queue
 
-    from quartier.mqtt import Message, live_topic
+    from quartier.mqtt import Message
+    from quartier.topics import live_topic
 
     rig = Rig(tmp_path, {"backend": "sqlite"})
     received: queue.Queue[Message] = queue.Queue()
@@ -325,7 +328,7 @@ def test_live_values_on_their_own_qos0_topic(tmp_path: Path) -> None:
 def test_broker_down_for_six_simulated_hours_then_everything_arrives(tmp_path: Path) -> None:
     """Readings pile up on disk while the broker is away; when it is back, the backlog drains, nothing lost."""
     from quartier import envelope
-    from quartier.mqtt import batch_topic
+    from quartier.topics import batch_topic
 
     quarters = 1 + 24  # one quarter-hour online, then six hours without a broker
     wh = {meter: expected_wh(meter, quarters) for meter in ("cp1", "cp2", "cp3")}

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloud.ingest import Ingestor
 from cloud.ledger import Ledger
-from cloud.store_sqlite import SqliteStore
+from cloud.stores.sqlite import SqliteStore
 from quartier import batch, envelope
 from quartier.series import Interval, Quality
 

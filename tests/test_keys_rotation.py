@@ -12,12 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from cli.main import main
 from cloud.ingest import Ingestor
 from cloud.ledger import Ledger
 from cloud.service import GatewayRegistry
-from cloud.store_sqlite import SqliteStore
-from quartier import batch, envelope, keys
-from quartier.cli import main
+from cloud.stores.sqlite import SqliteStore
+from quartier import batch, enrolment, envelope, keys
 from quartier.series import Interval, Quality
 
 T0 = datetime(2026, 6, 1, 9, 0, 0, tzinfo=timezone.utc)
@@ -45,7 +45,7 @@ class Site:
         self.dir = tmp_path / "gw"
         self.registry = tmp_path / "gateways.json"
         keys.create_gateway_key(self.dir)
-        keys.enrol_gateway(self.registry, "gw-1", self.dir / "gateway.pub", now=T0)
+        enrolment.enrol_gateway(self.registry, "gw-1", self.dir / "gateway.pub", now=T0)
         self.clock = T0
         self.ingestor = Ingestor(
             GatewayRegistry(self.registry), CLOUD, Ledger(tmp_path / "ledger.sqlite"),
@@ -85,7 +85,7 @@ def test_rotation_old_key_accepted_during_grace_then_expired(site: Site) -> None
 
     enrolled_at = T0 + 10 * DAY
     site.clock = enrolled_at
-    keys.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", grace=7 * DAY, now=enrolled_at)
+    enrolment.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", grace=7 * DAY, now=enrolled_at)
     assert site.handle(sealed(2, new)) == ("stored", None)  # retried after enrolment
     site.clock = enrolled_at + 7 * DAY - timedelta(seconds=1)
     assert site.handle(sealed(3, old)) == ("stored", None)  # batch still in the outbox, signed with the old key
@@ -109,7 +109,7 @@ def test_rotation_old_key_accepted_during_grace_then_expired(site: Site) -> None
 def test_revoked_gateway_is_refused_before_its_signature_is_checked(site: Site) -> None:
     k = site.key()
     assert site.handle(sealed(1, k)) == ("stored", None)
-    keys.revoke(site.registry, "gw-1", "stolen from the plant room", now=T0 + DAY)
+    enrolment.revoke(site.registry, "gw-1", "stolen from the plant room", now=T0 + DAY)
     assert site.handle(sealed(2, k)) == ("rejected", "revoked-gateway")
     forged = bytearray(sealed(3, k))
     forged[-1] ^= 0xFF  # bad signature, yet the refusal reason is the revocation
@@ -119,9 +119,9 @@ def test_revoked_gateway_is_refused_before_its_signature_is_checked(site: Site) 
     assert site.ingestor.ledger.rejection_counts() == {"revoked-gateway": 2}
     # A revoked gateway cannot be re-enrolled by accident, but can be reinstated with a new key.
     keys.rotate_gateway_key(site.dir)
-    with pytest.raises(keys.RegistryError, match="--reinstate"):
-        keys.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0 + 2 * DAY)
-    keys.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0 + 2 * DAY, reinstate=True)
+    with pytest.raises(enrolment.EnrolmentError, match="--reinstate"):
+        enrolment.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0 + 2 * DAY)
+    enrolment.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0 + 2 * DAY, reinstate=True)
     site.clock = T0 + 2 * DAY
     assert site.handle(sealed(4, site.key())) == ("stored", None)
     assert site.handle(sealed(5, k)) == ("rejected", "expired-key")  # the old key gets no grace after a revocation
@@ -131,16 +131,16 @@ def test_revoked_key_is_refused_other_keys_are_not(site: Site) -> None:
     old = site.key()
     keys.rotate_gateway_key(site.dir)
     new = site.key()
-    keys.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0)
+    enrolment.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0)
     new_id = keys.key_id(new.public_key()).hex()
-    keys.revoke(site.registry, "gw-1", "leaked", key=new_id.upper(), now=T0)
+    enrolment.revoke(site.registry, "gw-1", "leaked", key=new_id.upper(), now=T0)
     assert site.handle(sealed(1, new)) == ("rejected", "revoked-key")
     assert site.handle(sealed(2, old)) == ("stored", None)  # still in its grace period
-    entry = keys.load_registry(site.registry)["gw-1"]
+    entry = enrolment.load_enrolments(site.registry)["gw-1"]
     assert entry.current is None and entry.revoked_at is None
     assert [entry.state(k, T0) for k in entry.keys] == ["grace", "revoked-key"]
-    with pytest.raises(keys.RegistryError, match="never reinstated"):
-        keys.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0)
+    with pytest.raises(enrolment.EnrolmentError, match="never reinstated"):
+        enrolment.enrol_gateway(site.registry, "gw-1", site.dir / "gateway.pub", now=T0)
 
 
 def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
     reg = tmp_path / "gateways.json"
     raw = pub.public_bytes(keys.serialization.Encoding.Raw, keys.serialization.PublicFormat.Raw).hex()
     reg.write_text(json.dumps({"gw-1": {"ed25519": raw, "enrolled_at": "2026-01-19T08:00:00Z"}}))
-    entry = keys.load_registry(reg)["gw-1"]
+    entry = enrolment.load_enrolments(reg)["gw-1"]
     assert entry.current is not None and entry.current.key_id == keys.key_id(pub).hex()
     assert entry.current.enrolled_at == datetime(2026, 1, 19, 8, tzinfo=timezone.utc)
     # A v1 registry still works at ingest time.
@@ -159,7 +159,7 @@ def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
     assert ingestor.handle(TOPIC, sealed(1, keys.load_gateway_private(gw / "gateway.key"))).status == "stored"
 
     keys.rotate_gateway_key(gw)
-    keys.enrol_gateway(reg, "gw-1", gw / "gateway.pub", grace=2 * DAY, now=T0)
+    enrolment.enrol_gateway(reg, "gw-1", gw / "gateway.pub", grace=2 * DAY, now=T0)
     doc = json.loads(reg.read_text())
     assert doc["version"] == 2
     first, second = doc["gateways"]["gw-1"]["keys"]
@@ -168,7 +168,7 @@ def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
         "retired_at": "2026-06-01T09:00:00Z", "accepted_until": "2026-06-03T09:00:00Z",
     }
     assert second["enrolled_at"] == "2026-06-01T09:00:00Z" and "retired_at" not in second
-    assert keys.load_registry(reg) == keys.parse_registry(doc)
+    assert enrolment.load_enrolments(reg) == enrolment.parse_enrolments(doc)
 
 
 @pytest.mark.parametrize(
@@ -186,8 +186,8 @@ def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
 def test_invalid_registry_names_the_field(tmp_path: Path, doc: object, message: str) -> None:
     reg = tmp_path / "gateways.json"
     reg.write_text(json.dumps(doc))
-    with pytest.raises(keys.RegistryError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        keys.load_registry(reg)
+    with pytest.raises(enrolment.EnrolmentError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        enrolment.load_enrolments(reg)
 
 
 def test_unreadable_registry_fails_closed_with_retry(site: Site) -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from cli.devservers.mosquitto import Mosquitto
+from cli.provision import provision_site
+from cloud.config import CloudConfig
 from cloud.service import Cloud
+from gateway.config import GatewayConfig
 from gateway.service import Gateway
-from quartier.broker import Mosquitto
 from quartier.clock import ManualClock
-from quartier.config import CloudConfig, GatewayConfig
-from quartier.provision import provision_site
 from quartier.registermap import load_model, rollover_wh
 from quartier.series import Method, Quality
 from simulators.faults import FaultWindow, MeterFaults

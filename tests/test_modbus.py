@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.meters import Reading, open_meter
-from gateway.modbus import (
+from gateway.drivers import open_meter
+from gateway.drivers.base import Reading
+from gateway.drivers.modbus import (
     BACKOFF_MAX_POLLS,
     BusConflictError,
     BusKey,

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
 
-from gateway.meters import open_meter
-from gateway.modbus import (
+from gateway.drivers import open_meter
+from gateway.drivers.modbus import (
     FIXED_GAP_S,
     BadFrameError,
     BusConflictError,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.modbus import BusPool, ModbusExceptionError, ModbusMeter, ModbusTcpBus, plan_requests
+from gateway.drivers.modbus import BusPool, ModbusExceptionError, ModbusMeter, ModbusTcpBus, plan_requests
 from quartier.clock import ManualClock
 from quartier.errors import RegisterMapError
 from quartier.registermap import (
@@ -464,7 +464,7 @@ def test_identify_needs_a_function(tmp_path: Path) -> None:
 
 def test_every_rs485_model_on_one_rtu_line() -> None:
     """Every RS485 meter model on one simulated RS485 line at 19200 8E1, read by the gateway's RTU bus."""
-    from gateway.modbus import ModbusRtuBus
+    from gateway.drivers.modbus import ModbusRtuBus
     from simulators.modbus_rtu import ModbusRtuSimulator
     from simulators.serial_line import SerialLine
 

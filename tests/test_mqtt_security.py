@@ -1,7 +1,7 @@
 """MQTT security against a real Mosquitto: TLS with client certificates, the per-gateway ACL and the last will.
 
 The broker (``secure_mosquitto``) has a single TLS listener that requires a certificate from the site CA
-(``site_pki``: ``cloud``, ``gw-a``, ``gw-b``) and the ACL of :func:`quartier.broker.acl_text`. Mosquitto drops
+(``site_pki``: ``cloud``, ``gw-a``, ``gw-b``) and the ACL of :func:`quartier.topics.acl_text`. Mosquitto drops
 unauthorised publishes silently and never delivers unauthorised subscriptions, so these tests watch for messages
 that must *not* arrive, after a message sent later on an allowed path did arrive (the broker keeps order).
 """
@@ -17,19 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from quartier.broker import Mosquitto
+from cli.devservers.mosquitto import Mosquitto
 from quartier.config import ConfigError, MqttConfig, Table
-from quartier.mqtt import (
-    STATUS_OFFLINE,
-    STATUS_ONLINE,
-    Message,
-    MqttLink,
-    MqttTlsError,
-    ack_topic,
-    batch_topic,
-    status_topic,
-)
+from quartier.mqtt import Message, MqttLink, MqttTlsError
 from quartier.pki import CertFiles, PkiError, SitePki, certificate_identity, create_site_pki, issue_gateway_cert
+from quartier.topics import STATUS_OFFLINE, STATUS_ONLINE, ack_topic, batch_topic, status_topic
 
 TIMEOUT_S = 5.0
 
@@ -114,12 +106,13 @@ def test_mqtt_config_tls_keys(site_pki: SitePki, tmp_path: Path) -> None:
 def test_gateway_and_cloud_end_to_end_over_tls(tmp_path: Path) -> None:
     """A provisioned site (tls=True): the real Gateway and Cloud services, one batch stored and acknowledged."""
     pytest.importorskip("simulators.site")
+    from cli.devservers import free_port
+    from cli.provision import provision_site
+    from cloud.config import CloudConfig
     from cloud.service import Cloud
+    from gateway.config import GatewayConfig
     from gateway.service import Gateway
-    from quartier.broker import free_port
     from quartier.clock import ManualClock
-    from quartier.config import CloudConfig, GatewayConfig
-    from quartier.provision import provision_site
     from simulators.site import build_simulators
 
     t0 = 1_768_780_800
@@ -240,8 +233,9 @@ def test_last_will_marks_a_dead_gateway_offline(links: Callable[..., MqttLink], 
 
 def test_quartier_pki_commands_make_a_site_that_talks_through_the_acl(tmp_path: Path) -> None:
     """Certificates made with `quartier pki` only, a TLS broker with `quartier pki acl`: the cloud reads gw-x."""
-    from quartier.broker import BrokerTls, free_port
-    from quartier.cli import main
+    from cli.devservers import free_port
+    from cli.devservers.mosquitto import BrokerTls
+    from cli.main import main
 
     d = tmp_path / "pki"
     assert main(["pki", "ca", "--dir", str(d / "ca")]) == 0

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.modbus import ModbusRtuBus, ModbusTcpBus
+from cli.main import main
+from gateway.drivers.modbus import ModbusRtuBus, ModbusTcpBus
 from gateway.scan import parse_units, plausible, scan_bus
-from quartier.cli import main
 from quartier.clock import ManualClock
 from quartier.registermap import load_model
 from simulators.modbus_rtu import ModbusRtuSimulator

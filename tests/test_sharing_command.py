@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli.main import main
 from cloud.sharing.community import Community, month_periods
 from cloud.sharing.files import read_consumption, read_production
-from cloud.store_sqlite import SqliteStore
-from quartier.cli import main
+from cloud.stores.sqlite import SqliteStore
 from quartier.errors import ConfigError
 from quartier.series import Direction, Interval, Quality
 

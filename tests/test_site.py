@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from cli.provision import toml_document
 from quartier.clock import ManualClock
 from quartier.errors import ConfigError
-from quartier.provision import toml_document
 from simulators.site import SimulatedSite, load_site
 
 EPOCH = "2026-01-19T00:00:00Z"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from influxdb import InfluxDBClient
 
-from cloud.store import SeriesStore, open_store
-from cloud.store_influx import InfluxStore
+from cloud.stores import SeriesStore, open_store
+from cloud.stores.influx import InfluxStore
 from quartier.errors import ConfigError, StoreError
 from quartier.series import INTERVAL_S, Direction, Interval, Method, Quality, parse_utc
 from tests.conftest import free_port

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cloud.store_sqlite import SqliteStore
+from cli.main import main
+from cloud.stores.sqlite import SqliteStore
 from cloud.tariffs.catalogue import applicable, by_popularity, default_tariff, load_folder, validity_warnings
 from cloud.tariffs.model import Sector
-from quartier.cli import main
 from quartier.series import Direction
 from tests.test_tariff_bill import series
 from tests.test_tariff_command import _write as _write_series

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloud.store_sqlite import SqliteStore
+from cli.main import main
+from cloud.stores.sqlite import SqliteStore
 from cloud.tariffs.calendar import interval_starts
-from quartier.cli import main
 from quartier.series import Direction, Interval, Quality
 
 DATA = Path(__file__).parent / "data" / "tariffs"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from cloud.tariffs.bill import bill
 from cloud.tariffs.errors import TempoCalendarError
 from cloud.tariffs.mechanisms import Account
 from cloud.tariffs.model import load_tariff
 from cloud.tariffs.tempo import rte_days
-from quartier.cli import main
 from tests.test_tariff_bill import series
 
 LIBRARY = Path(__file__).parents[1] / "cloud" / "tariffs" / "library"

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.tic import (
+from gateway.drivers.tic import open_tic_meter, reading_of
+from quartier.errors import ConfigError
+from quartier.tic import (
     ETX,
     HISTORIC,
     STANDARD,
@@ -37,8 +39,6 @@ from gateway.tic import (
     standard_checksum,
     tic_reading,
 )
-from gateway.tic_reader import open_tic_meter
-from quartier.errors import ConfigError
 from simulators.profile import LoadProfile
 from simulators.serial_line import Framing, translate
 from simulators.tic import CONTRACTS, LinkyModel, TariffSchedule, TicNoise, apply_noise
@@ -49,7 +49,7 @@ METER = "021861348497"
 
 
 def reference_group_ok(raw: bytes) -> bool:
-    """The checksum rule written out independently of gateway.tic (raw = bytes between LF and CR)."""
+    """The checksum rule written out independently of quartier.tic (raw = bytes between LF and CR)."""
     covered = raw[:-2] if raw[-2] == 0x20 else raw[:-1]  # historic: separator excluded; standard: HT included
     return (sum(covered) & 0x3F) + 0x20 == raw[-1]
 
@@ -173,7 +173,7 @@ def test_published_historic_tempo_frame_maps_to_a_reading() -> None:
     assert tic.import_wh == 18328702 + 23739545 + 1466099 + 2132883 + 860118 + 844115
     assert (tic.tariff_period, tic.active_index) == ("HCJB", "BBRHCJB")
     assert tic.values == {"apparent_power_va": 2830, "current_l1": 12, "max_current_l1": 90, "subscribed_current": 30}
-    reading = tic.to_reading(1234.0)
+    reading = reading_of(tic, 1234.0)
     assert reading.power_w is None and reading.export_wh is None and reading.import_wh == tic.import_wh
     assert reading.values["apparent_power_va"] == 2830 and reading.tariff_period == "HCJB"
 
@@ -410,7 +410,7 @@ def test_producer_frame_carries_export_and_injected_apparent_power() -> None:
     tic = tic_reading(parse_frame(model.frame(EPOCH + 2 * HOUR)))
     assert tic.export_wh == 2000 == export.index_wh(EPOCH + 2 * HOUR)
     assert tic.values["apparent_power_export_va"] == 500 and tic.values["apparent_power_va"] == 1200
-    reading = tic.to_reading(EPOCH + 2 * HOUR)
+    reading = reading_of(tic, EPOCH + 2 * HOUR)
     assert reading.export_wh == 2000 and reading.power_w is None
     with pytest.raises(ValueError, match="historic"):
         LinkyModel(HISTORIC, METER, "BASE", _profile(), export_profile=export)

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.tic import HISTORIC, STANDARD
-from gateway.tic_reader import TicMeter, scan_tic
+from gateway.drivers.tic import TicMeter, scan_tic
 from quartier.clock import ManualClock
 from quartier.errors import MeterError
+from quartier.tic import HISTORIC, STANDARD
 from simulators.profile import LoadProfile
 from simulators.serial_line import SerialLine
 from simulators.tic import TicNoise, TicSimulator

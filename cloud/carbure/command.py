@@ -1,4 +1,4 @@
-"""Command-line entry point of this part (wired into ``quartier`` by :mod:`quartier.cli`).
+"""Command-line entry point of this part (wired into ``quartier`` by :mod:`cli.main`).
 
 ``quartier carbure import-registration FILE [--mapping CSV] --config carbure.toml``
 ``quartier carbure import-mapping CSV --config ...``
@@ -95,7 +95,7 @@ def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | No
     """Compute, write and track a quarter's file; print the summary; 1 if any finding."""
     from cloud.carbure.prepare import compute_quarter, write_outputs
     from cloud.carbure.tracking import Tracker
-    from cloud.store import open_store
+    from cloud.stores import open_store
 
     store = open_store(cfg.store, str(cfg.path))
     try:
@@ -119,9 +119,10 @@ def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | No
 def _evidence(cfg: CarbureConfig, reg: Registry, result: QuarterResult, out: Path) -> list[str]:
     """Write the quarter's evidence bundle when ``[carbure] cloud`` is set; print and return its problems."""
     from cloud.carbure.evidence import EvidenceError, write_bundle
+    from cloud.config import CloudConfig
     from cloud.ledger import Ledger
-    from quartier.config import CloudConfig
-    from quartier.keys import load_cloud_private, load_registry
+    from quartier.enrolment import load_enrolments
+    from quartier.keys import load_cloud_private
 
     if cfg.cloud is None:
         print("evidence: not written (set [carbure] cloud to the cloud's cloud.toml)")
@@ -130,7 +131,7 @@ def _evidence(cfg: CarbureConfig, reg: Registry, result: QuarterResult, out: Pat
     ledger_path = cloud.state_dir / "ledger.sqlite"
     if not ledger_path.is_file():
         raise EvidenceError(f"{cfg.cloud}: cloud.state_dir: no ledger {ledger_path}: has this cloud run yet?")
-    gateways = load_registry(cloud.gateways)
+    gateways = load_enrolments(cloud.gateways)
     key = load_cloud_private(cloud.private_key)
     ledger = Ledger(ledger_path)
     try:
@@ -149,13 +150,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Check an evidence bundle; print what was checked, then every problem; 1 if any."""
     from cloud.carbure.evidence import EvidenceError
     from cloud.carbure.verify import verify_bundle
-    from quartier.keys import load_cloud_private, load_registry
+    from quartier.enrolment import load_enrolments
+    from quartier.keys import load_cloud_private
 
     bundle = Path(args.bundle)
     if not bundle.is_dir():
         raise EvidenceError(f"{bundle}: not a folder (an evidence bundle is the carbure-<quarter>-evidence folder)")
     key = load_cloud_private(Path(args.cloud_key)) if args.cloud_key else None
-    gateways = load_registry(Path(args.gateways)) if args.gateways else None
+    gateways = load_enrolments(Path(args.gateways)) if args.gateways else None
     rep = verify_bundle(bundle, key, args.xlsx, gateways)
     for note in rep.notes:
         print(note)
@@ -182,9 +184,9 @@ def cmd_tick(args: argparse.Namespace) -> int:
     """The scheduled job: prepare the last closed quarter unless submitted, warn near the deadline."""
     from datetime import date, datetime
 
-    from cloud.carbure.period import PARIS
     from cloud.carbure.status import FileStatus, deadline_notice, due_quarter
     from cloud.carbure.tracking import Tracker
+    from quartier.series import PARIS
 
     today = date.fromisoformat(args.today) if args.today else datetime.now(PARIS).date()
     quarter = due_quarter(today)

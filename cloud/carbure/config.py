@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloud.stores import store_options
 from quartier.config import Table, load_toml
 
 
@@ -40,10 +41,7 @@ class CarbureConfig:
         p = Path(path)
         root = Table(load_toml(p), p)
         c = root.table("carbure")
-        store = root.table("store")
-        options = store.raw()
-        if options.get("backend", "sqlite") == "sqlite" and "path" in options:
-            options["path"] = str(store.path_("path"))
+        options = store_options(root.table("store"))
         cloud = c.path_("cloud", None)
         if cloud is not None and not cloud.is_file():
             raise c.error("cloud", f"no such file {cloud} (the cloud's cloud.toml, for the evidence bundle)")

@@ -47,8 +47,8 @@ from cloud.carbure.registry import AcceptedReading, ChargePoint, CurrentType, Me
 from cloud.ledger import Ledger
 from quartier import batch, envelope
 from quartier.config import Table
+from quartier.enrolment import GatewayEntry
 from quartier.errors import ConfigError, EnvelopeError
-from quartier.keys import GatewayEntry
 from quartier.series import INTERVAL_S, Direction, Interval, iso_utc, parse_utc
 
 FORMAT = "quartier-carbure-evidence/1"

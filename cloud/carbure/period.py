@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from cloud.carbure.errors import QuarterError
-
-PARIS = ZoneInfo("Europe/Paris")
+from quartier.series import PARIS
 
 WINDOW_DAYS = 15
 """Days after a quarter's last day within which its readings are due. [d]"""

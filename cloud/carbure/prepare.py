@@ -10,7 +10,7 @@ from cloud.carbure.period import Quarter
 from cloud.carbure.quarterly import contexts, file_rows, summary_csv, summary_rows, summary_text, write_quarterly
 from cloud.carbure.readings import MAX_AGE_S, MeterSeries, PointReading, point_reading
 from cloud.carbure.registry import Registry
-from cloud.store import SeriesStore
+from cloud.stores import SeriesStore
 from quartier.series import Direction
 
 LOOKBACK_S = 400 * 86400

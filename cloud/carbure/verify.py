@@ -30,8 +30,9 @@ from cloud.carbure.period import ddmmyyyy
 from cloud.carbure.quarterly import file_rows, headers, read_quarterly
 from cloud.carbure.readings import MAX_AGE_S, MeterSeries, PointReading, point_reading
 from quartier import batch, envelope
+from quartier.enrolment import GatewayEntry
 from quartier.errors import EnvelopeError
-from quartier.keys import GatewayEntry, KeyFileError, key_id, load_gateway_public
+from quartier.keys import KeyFileError, key_id, load_gateway_public
 from quartier.series import INTERVAL_S, Direction, Interval, iso_utc
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud.sharing.errors import PriceError
+from quartier.series import PARIS
 
-PARIS = ZoneInfo("Europe/Paris")
 CENT = Decimal("0.01")
 
 

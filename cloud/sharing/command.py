@@ -83,7 +83,7 @@ def read_series(
     Returns production and consumption (periods, n) [Wh], the missing ranges per participant and
     direction (only where the participant is in the sharing), and the missing masks.
     """
-    from cloud.store import open_store
+    from cloud.stores import open_store
 
     days = local_days(periods)
     store = open_store(community.store, str(community.path))

@@ -45,10 +45,11 @@ from typing import Any
 import numpy as np
 
 from cloud.sharing.allocation import COEF_SCALE, BoolArray, KeyKind
-from cloud.sharing.billing import PARIS, Price, Role
+from cloud.sharing.billing import Price, Role
 from cloud.sharing.files import check_separator
+from cloud.stores import store_options
 from quartier.config import Table, load_toml
-from quartier.series import INTERVAL_S
+from quartier.series import INTERVAL_S, PARIS
 
 
 class _Table(Table):
@@ -158,10 +159,7 @@ class Community:
             raise c.error("separator", str(e)) from None
         c.done()
 
-        store_t = root.table("store", required=False)
-        store = store_t.raw()
-        if store.get("backend", "sqlite") == "sqlite" and "path" in store:
-            store["path"] = str(store_t.path_("path"))
+        store = store_options(root.table("store", required=False))
 
         participants: list[Participant] = []
         seen: dict[str, str] = {}

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud.tariffs.errors import BillingError
+from quartier.series import INTERVAL_S, PARIS
 
-INTERVAL_S = 900
 DAY_S = 86_400
 _SAMPLE_DAYS = 7
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -157,7 +157,7 @@ def holiday_mask(days: I64, calendar: str) -> npt.NDArray[np.bool_]:
     return np.isin(days, holidays)
 
 
-def local_calendar(starts: I64, tz_name: str = "Europe/Paris") -> LocalCalendar:
+def local_calendar(starts: I64, tz_name: str = PARIS.key) -> LocalCalendar:
     """Local day, weekday/weekend, minute of day and month of each interval start (UTC, [s], multiples of 900).
 
     Date attributes are computed once per local day and spread to the day's intervals.
@@ -203,12 +203,12 @@ def date_of(day: int) -> date:
     return date.fromordinal(day + _EPOCH_ORDINAL)
 
 
-def local_midnight_utc(d: date, tz_name: str = "Europe/Paris") -> int:
+def local_midnight_utc(d: date, tz_name: str = PARIS.key) -> int:
     """UTC time of local midnight starting date ``d``. [s]"""
     return int(datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(tz_name)).timestamp())
 
 
-def interval_starts(start: date, end: date, tz_name: str = "Europe/Paris") -> I64:
+def interval_starts(start: date, end: date, tz_name: str = PARIS.key) -> I64:
     """Every interval start from local midnight of ``start`` to (excluding) local midnight of ``end``. [s]"""
     a, b = local_midnight_utc(start, tz_name), local_midnight_utc(end, tz_name)
     return np.arange(a, b, INTERVAL_S, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""``quartier bill``: bill a site from the store under one or more tariffs (wired in by :mod:`quartier.cli`)."""
+"""``quartier bill``: bill a site from the store under one or more tariffs (wired in by :mod:`cli.main`)."""
 
 from __future__ import annotations
 
@@ -169,13 +169,10 @@ def _store_options(args: argparse.Namespace) -> tuple[Mapping[str, Any], str]:
         if not Path(args.store).is_file():
             raise BillingError(f"--store: {args.store} does not exist")
         return {"backend": "sqlite", "path": args.store}, args.store
-    from quartier.config import CloudConfig
+    from cloud.config import CloudConfig
 
     config = CloudConfig.load(args.config)
-    options = dict(config.store)
-    if options.get("backend", "sqlite") == "sqlite":
-        options.setdefault("path", str(config.state_dir / "series.sqlite"))
-    return options, str(config.path)
+    return config.store, str(config.path)
 
 
 def _after_solar(tariff: Tariff) -> Tariff | None:
@@ -256,7 +253,7 @@ def _write(out: Path, stem: str, text: str) -> None:
 
 
 def cmd_bill(args: argparse.Namespace) -> int:
-    from cloud.store import open_store
+    from cloud.stores import open_store
     from cloud.tariffs import report
 
     start, end = _date(args.start, "--from"), _date(args.last, "--to") + timedelta(days=1)

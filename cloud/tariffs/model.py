@@ -23,6 +23,7 @@ from cloud.tariffs.calendar import HOLIDAY_CALENDARS
 from cloud.tariffs.errors import BillingError, TariffFileError
 from quartier.config import _REQUIRED as _CONFIG_REQUIRED
 from quartier.config import Table
+from quartier.series import PARIS
 
 DAY_TYPES: tuple[str, ...] = ("weekday", "weekend")
 """Day types of a time-of-use calendar: Monday-Friday and Saturday-Sunday (local time)."""
@@ -563,7 +564,7 @@ def tariff_from_dict(data: dict[str, Any], path: str | Path = "<tariff>") -> Tar
     p = Path(path)
     root = _Table(data, p)
     t = root.table("tariff")
-    tz = t.str("timezone", "Europe/Paris")
+    tz = t.str("timezone", PARIS.key)
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):

@@ -89,7 +89,7 @@ from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.pdu import DecodePDU, ExceptionResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from gateway.meters import Reading, register_driver
+from gateway.drivers.base import Reading
 from quartier.errors import ConfigError, MeterError, RegisterMapError
 from quartier.registermap import MeterModel, Register, available_models, decode, load_model, rollover_wh
 
@@ -867,7 +867,7 @@ def plan_requests(
 
 
 class ModbusMeter:
-    """A meter read over Modbus through its model's register map (implements ``gateway.meters.Meter``).
+    """A meter read over Modbus through its model's register map (implements ``gateway.drivers.base.Meter``).
 
     Reads every quantity of the model (:attr:`quantities`) with as few
     requests as :func:`plan_requests` allows: ``import_energy`` (required),
@@ -1207,4 +1207,3 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-register_driver("modbus", open_modbus_meter)

@@ -18,14 +18,16 @@ import threading
 import time
 from pathlib import Path
 
+from cli.devservers import free_port
+from cli.devservers.mosquitto import Mosquitto
+from cli.provision import provision_site, toml_document
+from cloud.config import CloudConfig
 from cloud.ingest import Outcome
 from cloud.service import Cloud
+from gateway.config import GatewayConfig
 from gateway.service import Gateway
-from quartier.broker import Mosquitto, free_port
 from quartier.clock import PacedClock
-from quartier.config import CloudConfig, GatewayConfig
 from quartier.errors import MeterError
-from quartier.provision import provision_site, toml_document
 from quartier.series import INTERVAL_S, Direction, Quality, ceil_quarter, iso_utc
 from simulators.modbus_tcp import SimulatedMeter
 from simulators.site import load_site

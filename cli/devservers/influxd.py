@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from quartier.broker import free_port
+from cli.devservers import free_port
 from quartier.errors import QuartierError
 
 

@@ -1,17 +1,10 @@
-"""The meter interface and the registry of drivers.
-
-A driver reads one physical meter and returns a :class:`Reading`. Drivers
-register themselves by name (``modbus``, later ``tic``); the gateway
-configuration names the driver, the model, the bus and the unit id.
-"""
+"""What every meter driver gives: the :class:`Meter` interface and the :class:`Reading` it returns."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from quartier.registry import Factory, Registry
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -60,23 +53,3 @@ class Meter(Protocol):
     def close(self) -> None:
         """Release the meter's share of its bus."""
         ...
-
-
-DRIVERS: Registry[Meter] = Registry("meter driver")
-
-
-def register_driver(name: str, factory: Factory[Meter]) -> None:
-    """Register a meter driver under ``name``; refuses duplicates."""
-    DRIVERS.register(name, factory)
-
-
-def open_meter(options: Mapping[str, Any], config_path: str = "<config>") -> Meter:
-    """Build the meter described by one ``[[meters]]`` table.
-
-    The table's ``driver`` key (default ``modbus``) picks the driver.
-    """
-    from gateway import modbus, tic_reader  # noqa: F401  (register the modbus and tic drivers)
-
-    return DRIVERS.create(
-        options.get("driver", "modbus"), options, config_path, f"meters[{options.get('id', '?')}].driver"
-    )

@@ -1,18 +1,18 @@
 """The TIC meter driver: a Linky's (or older electronic meter's) tele-information read on a serial port.
 
 A background thread owns the port (pyserial, 7E1), assembles frames with
-:class:`gateway.tic.FrameAssembler` and keeps the latest *complete* frame
+:class:`quartier.tic.FrameAssembler` and keeps the latest *complete* frame
 (every group valid) with the monotonic time it was received. A frame with a
 dropped group is never used for a reading: in historic mode the import is
 the sum of the indexes, and a missing index would make it wrong.
 
-:meth:`TicMeter.read` turns that frame into a :class:`gateway.meters.Reading`
+:meth:`TicMeter.read` turns that frame into a :class:`gateway.drivers.base.Reading`
 or raises :class:`quartier.errors.MeterError` saying what is wrong (no frame
 yet, stale frame, another meter on the line, the port's error).
 
 Speed and mode detection (``mode = "auto"``): listen at 9600 bit/s
 (standard) then 1200 bit/s (historic), each for a bounded time, and keep the
-speed at which groups with valid checksums arrive (:func:`gateway.tic.detect_mode`);
+speed at which groups with valid checksums arrive (:func:`quartier.tic.detect_mode`);
 start over when no valid frame has arrived for ``redetect_after_s``. A
 vanished or unopenable port is reopened with an exponential backoff and
 logged once until it works again; the thread survives any line data.
@@ -37,8 +37,10 @@ from typing import Any
 
 import serial
 
-from gateway.meters import Reading, register_driver
-from gateway.tic import (
+from gateway.drivers.base import Reading
+from quartier.clock import Clock, SystemClock
+from quartier.errors import ConfigError, MeterError
+from quartier.tic import (
     BAUDRATES,
     HISTORIC,
     MODES,
@@ -51,8 +53,6 @@ from gateway.tic import (
     detect_mode,
     tic_reading,
 )
-from quartier.clock import Clock, SystemClock
-from quartier.errors import ConfigError, MeterError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,22 @@ def probe(port: Any, mode: str, window_s: float, stop: threading.Event | None = 
     return None, bytes(data)
 
 
+def reading_of(tic: TicReading, t: float) -> Reading:
+    """The gateway's :class:`~gateway.drivers.base.Reading` of one frame, stamped ``t`` [s].
+
+    ``power_w`` is None: the TIC gives apparent power only, never passed off as active power.
+    """
+    return Reading(
+        t=t,
+        import_wh=tic.import_wh,
+        export_wh=tic.export_wh,
+        power_w=None,
+        values=dict(tic.values),
+        indexes_wh=dict(tic.indexes_wh),
+        tariff_period=tic.tariff_period,
+    )
+
+
 @dataclass(frozen=True)
 class TicReaderStats:
     """A snapshot of a :class:`TicMeter`'s counters.
@@ -129,7 +145,7 @@ class TicReaderStats:
         mode: the mode in use (None while detecting).
         baudrate: the speed in use (None while detecting). [bit/s]
         bytes_received ... groups_malformed: the frame assembler's counters
-            (:class:`gateway.tic.AssemblerStats`), over every speed tried;
+            (:class:`quartier.tic.AssemblerStats`), over every speed tried;
             bytes read by a detection that failed count as discarded, so
             ``bytes_received == bytes_discarded + bytes_framed + bytes_pending``
             and ``frames_started == frames_ok + frames_empty + frames_cut + (bytes_pending > 0)``.
@@ -189,7 +205,7 @@ def _add_stats(total: AssemblerStats, part: AssemblerStats) -> None:
 
 
 class TicMeter:
-    """A meter read through its TIC output (implements ``gateway.meters.Meter``).
+    """A meter read through its TIC output (implements ``gateway.drivers.base.Meter``).
 
     Args:
         meter_id: the meter's id in the gateway configuration.
@@ -369,7 +385,7 @@ class TicMeter:
                 f"{where}: frames come from meter {tic.meter_id}, the configuration expects {self.expected_id}; "
                 f"check the wiring or the adco/adsc option"
             )
-        return tic.to_reading(started)
+        return reading_of(tic, started)
 
     def __repr__(self) -> str:
         return f"TicMeter({self.meter_id!r}, {self.device!r}, mode={self.requested_mode!r})"
@@ -713,7 +729,6 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
     ).start()
 
 
-register_driver("tic", open_tic_meter)
 
 __all__ = [
     "AUTO",

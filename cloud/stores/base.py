@@ -1,4 +1,4 @@
-"""The series store interface and its registry of backends.
+"""The series store interface every backend implements.
 
 A store keeps :class:`~quartier.series.Interval` rows keyed by
 (gateway id, meter id, direction, interval start). Writing the same key again replaces
@@ -7,10 +7,9 @@ the row, so a replayed batch changes nothing: writes are idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
-from quartier.registry import Factory, Registry
 from quartier.series import Direction, Interval
 
 
@@ -39,19 +38,3 @@ class SeriesStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-BACKENDS: Registry[SeriesStore] = Registry("store backend")
-
-
-def register_backend(name: str, factory: Factory[SeriesStore]) -> None:
-    """Register a store backend under ``name``; refuses duplicates."""
-    BACKENDS.register(name, factory)
-
-
-def open_store(options: Mapping[str, Any], config_path: str = "<config>") -> SeriesStore:
-    """Open the backend named by ``options['backend']`` (default ``sqlite``)."""
-    # Importing the backends registers them.
-    from cloud import store_influx, store_sqlite  # noqa: F401
-
-    return BACKENDS.create(options.get("backend", "sqlite"), options, config_path, "store.backend")

@@ -6,7 +6,7 @@ is tried in turn:
 1. a model with an ``[identify]`` register is **identified** when that register
    holds one of its expected values (a model code, a type designation);
 2. every model is a **candidate** when one full read of its registers (the
-   gateway's own read, :class:`gateway.modbus.ModbusMeter`) succeeds and the
+   gateway's own read, :class:`gateway.drivers.modbus.ModbusMeter`) succeeds and the
    values are plausible: energies finite and >= 0, voltages 0 or 80..300 V,
    frequency 0 or 45..65 Hz. Two models with the same registers at the same
    addresses cannot be told apart this way; both are reported.
@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.modbus import ModbusBus, ModbusExceptionError, ModbusMeter, NoAnswerError
+from gateway.drivers.modbus import ModbusBus, ModbusExceptionError, ModbusMeter, NoAnswerError
 from quartier.errors import MeterError
 from quartier.registermap import MeterModel, available_models, load_model
 
@@ -188,7 +188,7 @@ def run_scan(
     (``listen_s`` per speed), then tries Modbus RTU at ``baudrate``/``parity``
     or, when not given, at each of :data:`RTU_TRIES` until a speed answers.
     """
-    from gateway.modbus import ModbusRtuBus, ModbusTcpBus
+    from gateway.drivers.modbus import ModbusRtuBus, ModbusTcpBus
 
     found = 0
     if not is_serial_target(target):
@@ -200,7 +200,7 @@ def run_scan(
         scans = _scan_and_report(ModbusTcpBus(host, port, timeout_s=timeout_s, retries=0), units, out)
         return sum(1 for s in scans if s.models)
     if protocol in ("auto", "tic"):
-        from gateway.tic_reader import scan_tic
+        from gateway.drivers.tic import scan_tic
 
         out(f"TIC on {target}: listening {listen_s:g} s at 9600 then 1200 bit/s (7E1)")
         tic = scan_tic(target, listen_s=listen_s)

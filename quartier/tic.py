@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from gateway.meters import Reading
+from quartier.series import PARIS
 
 #: Mode names.
 HISTORIC = "historic"
@@ -98,7 +98,6 @@ _HORODATE_RE = re.compile(r"^[EeHh ]\d{12}$")
 #: Labels are upper-case letters, digits, "+" and "-" (``NJOURF+1``, ``SMAXSN-1``). A lower-case letter in a
 #: label is a digit, "+" or "-" whose bit 6 flipped, which the checksum cannot see.
 _LABEL_RE = re.compile(r"^[A-Z0-9+\-]+$")
-PARIS = ZoneInfo("Europe/Paris")
 
 
 class TicGroupError(ValueError):
@@ -687,18 +686,6 @@ class TicReading:
     values: Mapping[str, float]
     meter_time: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-
-    def to_reading(self, t: float) -> Reading:
-        """The :class:`gateway.meters.Reading` stamped ``t`` [s]; ``power_w`` is None (the TIC has no active power)."""
-        return Reading(
-            t=t,
-            import_wh=self.import_wh,
-            export_wh=self.export_wh,
-            power_w=None,
-            values=dict(self.values),
-            indexes_wh=dict(self.indexes_wh),
-            tariff_period=self.tariff_period,
-        )
 
 
 def _digits(label: str, data: str, width: int | None = None) -> int:

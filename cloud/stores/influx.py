@@ -45,7 +45,6 @@ import requests
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
-from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
 from quartier.series import Direction, Interval, Method, Quality
 
@@ -78,7 +77,7 @@ def _check_tag(value: str, what: str) -> None:
 
 
 class InfluxStore:
-    """A :class:`~cloud.store.SeriesStore` in an InfluxDB database (v1 HTTP API).
+    """A :class:`~cloud.stores.SeriesStore` in an InfluxDB database (v1 HTTP API).
 
     Times are interval starts [s since epoch UTC]; energies and indexes are
     integers [Wh] that fit in a signed 64-bit integer. Creating the store
@@ -275,7 +274,7 @@ def _opt_str(options: Mapping[str, Any], key: str, config_path: str) -> str | No
     return value
 
 
-def _factory(options: Mapping[str, Any], config_path: str) -> InfluxStore:
+def open_influx_store(options: Mapping[str, Any], config_path: str) -> InfluxStore:
     """Build an :class:`InfluxStore` from ``[store]``; ``url`` is required."""
     url = _opt_str(options, "url", config_path)
     if url is None:
@@ -297,5 +296,3 @@ def _factory(options: Mapping[str, Any], config_path: str) -> InfluxStore:
     except ValueError as exc:
         raise ConfigError(config_path, "store.url", str(exc)) from exc
 
-
-register_backend("influxdb", _factory)

@@ -19,7 +19,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cloud.store import register_backend
 from quartier.errors import ConfigError, StoreError
 from quartier.series import Direction, Interval, Method, Quality
 from quartier.sqlite import connect
@@ -53,7 +52,7 @@ ON CONFLICT (gateway_id, meter_id, direction, start) DO UPDATE SET
 
 
 class SqliteStore:
-    """A :class:`~cloud.store.SeriesStore` in one SQLite file.
+    """A :class:`~cloud.stores.SeriesStore` in one SQLite file.
 
     Times are interval starts [s since epoch UTC]; energies and indexes are
     integers [Wh] and must fit in a signed 64-bit integer. NULL stands for an
@@ -153,7 +152,7 @@ class SqliteStore:
             self._conn.close()
 
 
-def _factory(options: Mapping[str, Any], config_path: str) -> SqliteStore:
+def open_sqlite_store(options: Mapping[str, Any], config_path: str) -> SqliteStore:
     """Build a :class:`SqliteStore` from ``[store]``; ``path`` is required."""
     path = options.get("path")
     if path is None:
@@ -162,5 +161,3 @@ def _factory(options: Mapping[str, Any], config_path: str) -> SqliteStore:
         raise ConfigError(config_path, "store.path", f"must be a non-empty string, got {path!r}")
     return SqliteStore(path)
 
-
-register_backend("sqlite", _factory)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quartier import keys
-from quartier.broker import BrokerTls
+from cli.devservers.mosquitto import BrokerTls
+from quartier import enrolment, keys
 from quartier.pki import SitePki, create_site_pki
 
 
@@ -52,7 +52,7 @@ class Site:
     """With ``tls=True``: the CA, broker, cloud and gateway certificates (start the broker with :meth:`broker_tls`)."""
 
     def broker_tls(self) -> BrokerTls:
-        """The files a TLS :class:`quartier.broker.Mosquitto` needs for this site (requires ``tls=True``)."""
+        """The files a TLS :class:`cli.devservers.mosquitto.Mosquitto` needs for this site (requires ``tls=True``)."""
         if self.pki is None:
             raise ValueError("this site was provisioned without tls=True; it has no certificates")
         return BrokerTls(self.pki.ca.cert, self.pki.server.cert, self.pki.server.key)
@@ -79,7 +79,7 @@ def provision_site(
     keys.create_gateway_key(gw_dir / "keys")
     # In the field the cloud's public key is copied to the gateway; here they share a disk.
     (gw_dir / "keys" / "cloud.pub").write_bytes((cloud_dir / "keys" / "cloud.pub").read_bytes())
-    keys.enrol_gateway(cloud_dir / "gateways.json", gateway_id, gw_dir / "keys" / "gateway.pub")
+    enrolment.enrol_gateway(cloud_dir / "gateways.json", gateway_id, gw_dir / "keys" / "gateway.pub")
     mqtt: dict[str, Any] = {"host": "127.0.0.1", "port": mqtt_port}
     gw_mqtt, cloud_mqtt = dict(mqtt), dict(mqtt)
     pki: SitePki | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 from quartier import logs
 from quartier.clock import Clock, ScaledClock, SystemClock
 from quartier.errors import QuartierError
-from quartier.series import parse_utc
+from quartier.series import format_utc, parse_utc
 
 
 def _clock(args: argparse.Namespace) -> Clock:
@@ -36,7 +36,7 @@ def _add_clock_options(p: argparse.ArgumentParser) -> None:
 def cmd_keys(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from quartier import keys
+    from quartier import enrolment, keys
 
     if args.keys_cmd == "gateway":
         priv, pub = keys.create_gateway_key(Path(args.dir), force=args.force)
@@ -58,7 +58,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     elif args.keys_cmd == "enrol":
         if args.grace_days < 0:
             raise QuartierError(f"--grace-days must be 0 or more (got {args.grace_days})")
-        entry = keys.enrol_gateway(
+        entry = enrolment.enrol_gateway(
             Path(args.registry), args.id, Path(args.public_key),
             grace=timedelta(days=args.grace_days), reinstate=args.reinstate,
         )
@@ -66,16 +66,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print(f"gateway {args.id} enrolled in {args.registry} with key id {current.key_id if current else '?'}")
         for old in entry.keys:
             if old.accepted_until is not None and old is not current and old.revoked_at is None:
-                print(f"previous key {old.key_id} accepted until {keys.format_utc(old.accepted_until)}")
+                print(f"previous key {old.key_id} accepted until {format_utc(old.accepted_until)}")
     elif args.keys_cmd == "revoke":
-        entry = keys.revoke(Path(args.registry), args.id, args.reason, key=args.key_id)
+        entry = enrolment.revoke(Path(args.registry), args.id, args.reason, key=args.key_id)
         if args.key_id:
             revoked = entry.find(args.key_id)
-            when = keys.format_utc(revoked.revoked_at) if revoked and revoked.revoked_at else "?"
+            when = format_utc(revoked.revoked_at) if revoked and revoked.revoked_at else "?"
             print(f"key {args.key_id.lower()} of gateway {args.id} revoked at {when}; "
                   "its batches are refused (revoked-key)")
         else:
-            when = keys.format_utc(entry.revoked_at) if entry.revoked_at else "?"
+            when = format_utc(entry.revoked_at) if entry.revoked_at else "?"
             print(f"gateway {args.id} revoked at {when}; all its batches are refused (revoked-gateway)")
     elif args.keys_cmd == "list":
         registry = Path(args.registry)
@@ -83,7 +83,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             raise QuartierError(
                 f"gateway registry {registry} does not exist; enrol a gateway first (quartier keys enrol)"
             )
-        rows = keys.registry_table(keys.load_registry(registry))
+        rows = enrolment.enrolment_table(enrolment.load_enrolments(registry))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -92,7 +92,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_pki(args: argparse.Namespace) -> int:
     from quartier import pki
-    from quartier.broker import acl_text
+    from quartier.topics import acl_text
 
     if args.pki_cmd == "acl":
         print(acl_text(args.cloud_identity), end="")
@@ -119,13 +119,13 @@ def cmd_pki(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.config import GatewayConfig
     from gateway.service import Gateway
-    from quartier.config import GatewayConfig
 
     config = GatewayConfig.load(args.config)
     if args.gateway_cmd == "status":
         from gateway.outbox import Outbox
-        from quartier.timesync import clock_synchronised
+        from gateway.timesync import clock_synchronised
 
         outbox = Outbox(config.state_dir / "outbox.sqlite")
         for k, v in outbox.counts().items():
@@ -152,18 +152,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_cloud(args: argparse.Namespace) -> int:
+    from cloud.config import CloudConfig
     from cloud.service import Cloud
-    from quartier.config import CloudConfig
 
     config = CloudConfig.load(args.config)
     if args.cloud_cmd == "intervals":
-        from cloud.store import open_store
+        from cloud.stores import open_store
         from quartier.series import iso_utc
 
-        options = dict(config.store)
-        if options.get("backend", "sqlite") == "sqlite":
-            options.setdefault("path", str(config.state_dir / "series.sqlite"))
-        store = open_store(options, str(config.path))
+        store = open_store(config.store, str(config.path))
         for gid, mid in store.meters():
             for i in store.read_intervals(gid, mid):
                 print(f"{gid}\t{mid}\t{iso_utc(i.start)}\t{i.energy_wh}\t{i.quality.value}")
@@ -188,7 +185,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from quartier.demo import run_demo
+    from cli.demo import run_demo
 
     return run_demo(
         quarters=args.quarters, speed=args.speed, workdir=Path(args.workdir) if args.workdir else None
