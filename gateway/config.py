@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from gateway.drivers import parse_meter
+from gateway.drivers.base import MeterConfig
 from quartier.config import MqttConfig, Table, load_toml
 
 
@@ -28,7 +29,8 @@ class GatewayConfig:
     max_in_flight: int
     backlog_batches_per_s: float
     mqtt: MqttConfig
-    meters: list[dict[str, Any]] = field(default_factory=list)
+    meters: list[MeterConfig] = field(default_factory=list)
+    """Each ``[[meters]]`` table, validated by its driver (:func:`gateway.drivers.parse_meter`)."""
 
     @classmethod
     def load(cls, path: str | Path) -> GatewayConfig:
@@ -72,11 +74,12 @@ class GatewayConfig:
             ids.add(mid)
             raw = m.raw()
             # Read by the gateway's interval builder, whatever the driver: the meter's largest credible power.
-            limit = raw.get("max_power_w")
+            limit = raw.pop("max_power_w", None)
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
                 raise m.error("max_power_w", f"{limit!r} must be a positive number of watts (the most this meter "
                                              "can carry; a faster index rise is a discontinuity, not energy)")
-            cfg.meters.append(raw)
+            meter = parse_meter(raw, str(p))
+            cfg.meters.append(replace(meter, max_power_w=None if limit is None else float(limit)))
         if not cfg.meters:
             raise root.error("meters", "at least one [[meters]] entry is required")
         root.done()

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gateway.config import GatewayConfig
-from gateway.drivers import open_meter
+from gateway.drivers import MeterContext, open_meter
 from gateway.drivers.base import Meter, Reading
 from gateway.intervals import IntervalBuilder
 from gateway.outbox import Outbox
@@ -61,14 +61,8 @@ class Gateway:
         self._cloud_key = load_cloud_public(config.cloud_public_key)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite")
         if meters is None:
-            from gateway.drivers.modbus import BusPool
-
-            pool = BusPool()  # meters on one Modbus endpoint share one bus
-            meters = [
-                open_meter({**{k: v for k, v in m.items() if k not in _BUILDER_KEYS}, "_pool": pool, "_clock": clock},
-                           str(config.path))
-                for m in config.meters
-            ]
+            context = MeterContext(clock)  # meters on one Modbus endpoint share one bus
+            meters = [open_meter(m, context=context) for m in config.meters]
         self.meters = list(meters)
         self._states = self.outbox.meter_states()
         self.builders: dict[tuple[str, Direction], IntervalBuilder] = {}
@@ -221,7 +215,7 @@ class Gateway:
                 direction,
                 max_estimate_gap_s=self.config.max_estimate_gap_s,
                 wrap_wh=getattr(meter, "index_wrap_wh", None),
-                max_power_w=next((m.get("max_power_w") for m in self.config.meters if m.get("id") == meter_id), None),
+                max_power_w=next((m.max_power_w for m in self.config.meters if m.id == meter_id), None),
             )
             self.builders[meter_id, direction] = builder
         return builder
@@ -368,10 +362,6 @@ class Gateway:
             self.outbox.reject(seq, reason)
         with self._lock:
             self._in_flight.pop(seq, None)
-
-
-#: ``[[meters]]`` keys read by the gateway itself rather than the meter's driver.
-_BUILDER_KEYS = frozenset({"max_power_w"})
 
 
 def _state_key(meter_id: str, direction: Direction) -> str:

@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_good_gateway_config_resolves_paths_from_its_folder(tmp_path: Path) -> None:
     cfg = GatewayConfig.load(write(tmp_path, GOOD))
     assert cfg.signing_key == tmp_path / "keys/gateway.key"
-    assert (cfg.poll_interval_s, cfg.mqtt.port, cfg.meters[0]["id"]) == (10, 1883, "cp1")
+    assert (cfg.poll_interval_s, cfg.mqtt.port, cfg.meters[0].id) == (10, 1883, "cp1")
 
 
 @pytest.mark.parametrize(

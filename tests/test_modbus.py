@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.drivers import open_meter
+from gateway.drivers import MeterContext, open_meter
 from gateway.drivers.base import Reading
 from gateway.drivers.modbus import (
     BACKOFF_MAX_POLLS,
@@ -359,10 +359,9 @@ def test_open_meter_through_the_registry(simulator: ModbusTcpSimulator, clock: M
         "host": "127.0.0.1",
         "port": simulator.port,
         "timeout_s": TIMEOUT_S,
-        "_pool": pool,
     }
-    first = open_meter(options, "gateway.toml")
-    second = open_meter({**options, "id": "cp2", "unit": 2}, "gateway.toml")
+    first = open_meter(options, "gateway.toml", MeterContext(buses=pool))
+    second = open_meter({**options, "id": "cp2", "unit": 2}, "gateway.toml", MeterContext(buses=pool))
     assert isinstance(first, ModbusMeter) and isinstance(second, ModbusMeter)
     assert first.bus is second.bus and first.unit == 1 and second.unit == 2
     clock.advance(900)
@@ -594,10 +593,11 @@ def test_pool_refuses_one_endpoint_through_two_protocols(pool: BusPool) -> None:
 
 
 def test_open_meter_refuses_rtu_over_tcp_on_a_modbus_tcp_endpoint(pool: BusPool) -> None:
-    tcp = {"id": "cp1", "model": "sdm630", "host": "10.0.0.7", "port": 502, "_pool": pool}
-    first = open_meter(tcp, "gateway.toml")
+    tcp = {"id": "cp1", "model": "sdm630", "host": "10.0.0.7", "port": 502}
+    first = open_meter(tcp, "gateway.toml", MeterContext(buses=pool))
     with pytest.raises(ConfigError) as caught:
-        open_meter({"id": "cp2", "model": "sdm630", "device": "socket://10.0.0.7:502", "_pool": pool}, "gateway.toml")
+        open_meter({"id": "cp2", "model": "sdm630", "device": "socket://10.0.0.7:502"}, "gateway.toml",
+                   MeterContext(buses=pool))
     assert caught.value.key == "meters[cp2].device"
     message = caught.value.problem
     assert "Modbus TCP to 10.0.0.7:502 by meter cp1" in message

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
 
-from gateway.drivers import open_meter
+from gateway.drivers import MeterContext, open_meter
+from gateway.drivers.base import Meter
 from gateway.drivers.modbus import (
     FIXED_GAP_S,
     BadFrameError,
@@ -77,9 +78,13 @@ def rtu_options(meter_id: str, device: str, unit: int, pool: BusPool, **line: ob
         "device": device,
         "unit": unit,
         "timeout_s": ANSWER_TIMEOUT_S,
-        "_pool": pool,
         **line,
     }
+
+
+def open_on(pool: BusPool, options: dict[str, object], config_path: str = "<config>") -> Meter:
+    """Open a meter as the gateway does, on the buses of ``pool``."""
+    return open_meter(options, config_path, MeterContext(buses=pool))
 
 
 def frame(*body: int) -> bytes:
@@ -134,7 +139,7 @@ def test_three_meters_on_one_line(
         ModbusRtuSimulator(simulated(sdm630, clock), line.end_a, baudrate=baudrate, parity=parity) as sim,
     ):
         meters = [
-            open_meter(rtu_options(f"cp{unit}", line.end_b, unit, pool, baudrate=baudrate, parity=parity))
+            open_on(pool, rtu_options(f"cp{unit}", line.end_b, unit, pool, baudrate=baudrate, parity=parity))
             for unit in (1, 2, 3)
         ]
         assert all(isinstance(meter, ModbusMeter) for meter in meters)
@@ -366,17 +371,17 @@ def test_meters_on_one_device_share_its_bus_and_its_settings(tmp_path: Path, poo
     device.touch()
     alias = tmp_path / "usb-FTDI_FT232R-if00-port0"
     alias.symlink_to(device)
-    first = open_meter(rtu_options("cp1", str(device), 1, pool, baudrate=19200, parity="E"))
-    second = open_meter(rtu_options("cp2", str(alias), 2, pool, baudrate=19200, parity="E"))
+    first = open_on(pool, rtu_options("cp1", str(device), 1, pool, baudrate=19200, parity="E"))
+    second = open_on(pool, rtu_options("cp2", str(alias), 2, pool, baudrate=19200, parity="E"))
     assert first.bus is second.bus and len(pool) == 1  # type: ignore[attr-defined]
     with pytest.raises(ConfigError) as caught:
-        open_meter(rtu_options("cp3", str(alias), 3, pool, baudrate=9600, parity="E"), "gateway.toml")
+        open_on(pool, rtu_options("cp3", str(alias), 3, pool, baudrate=9600, parity="E"), "gateway.toml")
     assert caught.value.key == "meters[cp3].baudrate"
     message = caught.value.problem
     assert f"serial port {alias} is already open at 19200 8E1 for meter cp1" in message
     assert "meter cp3 asks for 9600 8E1" in message
     with pytest.raises(ConfigError) as caught:
-        open_meter(rtu_options("cp4", str(device), 4, pool, baudrate=19200), "gateway.toml")
+        open_on(pool, rtu_options("cp4", str(device), 4, pool, baudrate=19200), "gateway.toml")
     assert caught.value.key == "meters[cp4].parity" and "asks for 19200 8N1" in caught.value.problem
     with pytest.raises(BusConflictError) as conflict:
         pool.acquire_rtu(str(device), 19200, "E", 2, user="meter cp5")
@@ -403,7 +408,7 @@ def test_meters_on_one_device_share_its_bus_and_its_settings(tmp_path: Path, poo
 def test_rtu_config_errors(overrides: dict[str, object], key: str, problem: str, pool: BusPool) -> None:
     options = {**rtu_options("cp1", "/dev/ttyUSB0", 1, pool), **overrides}
     with pytest.raises(ConfigError) as caught:
-        open_meter(options, "gateway.toml")
+        open_on(pool, options, "gateway.toml")
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert len(pool) == 0

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.drivers.tic import open_tic_meter, reading_of
+from gateway.drivers.tic import parse_tic_options, reading_of
 from quartier.errors import ConfigError
 from quartier.tic import (
     ETX,
@@ -596,7 +596,7 @@ def test_clean_frames_between_garbage_all_come_back_intact(
 )
 def test_config_errors_name_the_key(options: dict, key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        open_tic_meter({"driver": "tic", **options}, "gateway.toml")
+        parse_tic_options({"driver": "tic", **options}, "gateway.toml")
     assert info.value.key == key and "gateway.toml" in str(info.value)
 
 

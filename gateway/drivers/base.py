@@ -1,10 +1,30 @@
-"""What every meter driver gives: the :class:`Meter` interface and the :class:`Reading` it returns."""
+"""What every meter driver shares: its options' base (:class:`MeterConfig`), the :class:`Meter` interface and
+the :class:`Reading` it returns."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterConfig:
+    """The validated options of one ``[[meters]]`` table; each driver subclasses it with its own.
+
+    Attributes:
+        id: the meter id, unique in the gateway, as it appears in intervals and topics.
+        max_power_w: the most this meter can carry, if configured; an index rising faster is a
+            discontinuity, not energy (read by the gateway's interval builder, whatever the driver). [W]
+        config_path: the file the options were read from, for the errors found when the meter opens.
+    """
+
+    driver: ClassVar[str]
+    """The driver's name in :data:`gateway.drivers.DRIVERS` (the table's ``driver`` key)."""
+
+    id: str
+    max_power_w: float | None = None
+    config_path: str = "<config>"
 
 
 @dataclass(frozen=True)

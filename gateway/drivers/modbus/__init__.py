@@ -79,7 +79,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import serial
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -89,7 +89,7 @@ from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.pdu import DecodePDU, ExceptionResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from gateway.drivers.base import Reading
+from gateway.drivers.base import MeterConfig, Reading
 from quartier.errors import ConfigError, MeterError, RegisterMapError
 from quartier.registermap import MeterModel, Register, available_models, decode, load_model, rollover_wh
 
@@ -1088,27 +1088,50 @@ class ModbusMeter:
 
 _TCP_KEYS = {"host", "port"}
 _RTU_KEYS = {"device", "baudrate", "parity", "stopbits"}
-# ``_pool`` and ``_clock`` are set by the gateway, not by the user; this driver has no use for the clock.
-_OPTION_KEYS = {"driver", "id", "model", "unit", "timeout_s", "retries", "_pool", "_clock"} | _TCP_KEYS | _RTU_KEYS
+_OPTION_KEYS = {"driver", "id", "model", "unit", "timeout_s", "retries"} | _TCP_KEYS | _RTU_KEYS
 
 
-def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMeter:
-    """Driver factory: build a :class:`ModbusMeter` from one ``[[meters]]`` table.
+@dataclass(frozen=True, kw_only=True)
+class ModbusMeterConfig(MeterConfig):
+    """A ``driver = "modbus"`` meter's validated options (see the module documentation for each key).
+
+    Exactly one of ``host`` (Modbus TCP) and ``device`` (Modbus RTU) is set.
+
+    Attributes:
+        model: the register map's name (``quartier/meters/<model>.toml``).
+        unit: the Modbus unit id.
+        timeout_s: how long one attempt waits for the answer. [s]
+        retries: attempts after the first, per request.
+        host, port: the Modbus TCP endpoint.
+        device, baudrate, parity, stopbits: the RS485 line (8 data bits). [bit/s]
+    """
+
+    driver: ClassVar[str] = "modbus"
+
+    model: str
+    unit: int = 1
+    timeout_s: float = 1.0
+    retries: int = 1
+    host: str | None = None
+    port: int = 502
+    device: str | None = None
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+
+
+def parse_modbus_options(options: Mapping[str, Any], config_path: str) -> ModbusMeterConfig:
+    """Validate one ``[[meters]]`` table of the ``modbus`` driver.
 
     The table names either ``host`` (and ``port``) for Modbus TCP or
     ``device`` (and ``baudrate``, ``parity``, ``stopbits``) for Modbus RTU;
-    see the module documentation for every key. ``options["_pool"]`` (a
-    :class:`BusPool`, set by the gateway, not by the user) makes meters on
-    one endpoint share one bus; without it the meter gets a bus of its own.
+    see the module documentation for every key.
 
     Raises:
         ConfigError: a missing, unknown or invalid key, named
             ``meters[<id>].<key>``; an unknown model lists the available
             ones; both or neither of ``host`` and ``device``; a key of the
-            other protocol; a serial port already used with other settings,
-            or an endpoint used through two protocols (names both meters'
-            settings).
-        RegisterMapError: the model's shipped map is invalid.
+            other protocol.
     """
     meter_id = options.get("id")
     if not isinstance(meter_id, str) or not meter_id:
@@ -1120,8 +1143,7 @@ def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMet
 
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        known = sorted(k for k in _OPTION_KEYS if not k.startswith("_"))
-        raise fail(unknown[0], f"unknown key; the modbus driver takes {known}")
+        raise fail(unknown[0], f"unknown key; the modbus driver takes {sorted(_OPTION_KEYS)}")
     model_name = options.get("model")
     models = available_models()
     if model_name not in models:
@@ -1147,42 +1169,57 @@ def open_modbus_meter(options: Mapping[str, Any], config_path: str) -> ModbusMet
     retries = options.get("retries", 1)
     if not _is_int(retries) or not 0 <= retries <= 10:
         raise fail("retries", f"{retries!r} must be an integer in 0..10")
-    pool = options.get("_pool")
-    if pool is None:
-        pool = BusPool()
-    elif not isinstance(pool, BusPool):
-        raise TypeError(f"options['_pool'] must be a BusPool, not {type(pool).__name__}")
+    common: dict[str, Any] = {"id": meter_id, "config_path": config_path, "model": model_name, "unit": unit,
+                              "timeout_s": float(timeout_s), "retries": retries}
+    if rtu:
+        device = options["device"]
+        if not isinstance(device, str) or not device.strip():
+            raise fail("device", f"{device!r}: give the serial port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+        baudrate = options.get("baudrate", 9600)
+        if not _is_int(baudrate) or baudrate not in BAUDRATES:
+            raise fail("baudrate", f"{baudrate!r} must be one of {list(BAUDRATES)} (bit/s)")
+        parity = options.get("parity", "N")
+        if parity not in PARITIES:
+            raise fail("parity", f"{parity!r} must be 'N' (none), 'E' (even) or 'O' (odd)")
+        stopbits = options.get("stopbits", 1)
+        if not _is_int(stopbits) or stopbits not in (1, 2):
+            raise fail("stopbits", f"{stopbits!r} must be 1 or 2")
+        return ModbusMeterConfig(**common, device=device, baudrate=baudrate, parity=parity, stopbits=stopbits)
+    host = options["host"]
+    if not isinstance(host, str) or not host:
+        raise fail("host", f"{host!r}: give the Modbus TCP host name or address")
+    port = options.get("port", 502)
+    if not _is_int(port) or not 1 <= port <= 65535:
+        raise fail("port", f"{port!r} must be an integer in 1..65535")
+    return ModbusMeterConfig(**common, host=host, port=port)
 
+
+def open_modbus_meter(config: ModbusMeterConfig, pool: BusPool | None = None) -> ModbusMeter:
+    """Build the :class:`ModbusMeter` of ``config`` on its bus from ``pool``.
+
+    ``pool`` (the gateway's) makes meters on one endpoint share one bus; without it the meter gets a bus of
+    its own.
+
+    Raises:
+        ConfigError: a serial port already used with other settings, or an endpoint used through two
+            protocols (names both meters' settings), named ``meters[<id>].<key>``.
+        RegisterMapError: the model's shipped map is invalid.
+    """
+    pool = pool if pool is not None else BusPool()
+    user = f"meter {config.id}"
+    model = load_model(config.model)
     bus: ModbusBus
     try:
-        if rtu:
-            device = options["device"]
-            if not isinstance(device, str) or not device.strip():
-                raise fail("device", f"{device!r}: give the serial port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
-            baudrate = options.get("baudrate", 9600)
-            if not _is_int(baudrate) or baudrate not in BAUDRATES:
-                raise fail("baudrate", f"{baudrate!r} must be one of {list(BAUDRATES)} (bit/s)")
-            parity = options.get("parity", "N")
-            if parity not in PARITIES:
-                raise fail("parity", f"{parity!r} must be 'N' (none), 'E' (even) or 'O' (odd)")
-            stopbits = options.get("stopbits", 1)
-            if not _is_int(stopbits) or stopbits not in (1, 2):
-                raise fail("stopbits", f"{stopbits!r} must be 1 or 2")
-            model = load_model(model_name)
-            bus = pool.acquire_rtu(device, baudrate, parity, stopbits, timeout_s, retries, user=f"meter {meter_id}")
+        if config.device is not None:
+            bus = pool.acquire_rtu(config.device, config.baudrate, config.parity, config.stopbits, config.timeout_s,
+                                   config.retries, user=user)
         else:
-            host = options["host"]
-            if not isinstance(host, str) or not host:
-                raise fail("host", f"{host!r}: give the Modbus TCP host name or address")
-            port = options.get("port", 502)
-            if not _is_int(port) or not 1 <= port <= 65535:
-                raise fail("port", f"{port!r} must be an integer in 1..65535")
-            model = load_model(model_name)
-            bus = pool.acquire(host, port, timeout_s=timeout_s, retries=retries, user=f"meter {meter_id}")
+            assert config.host is not None  # parse_modbus_options sets exactly one of host and device
+            bus = pool.acquire(config.host, config.port, timeout_s=config.timeout_s, retries=config.retries, user=user)
     except BusConflictError as exc:
-        raise fail(exc.setting, str(exc)) from exc
+        raise ConfigError(config.config_path, f"meters[{config.id}].{exc.setting}", str(exc)) from exc
     try:
-        return ModbusMeter(meter_id, bus, model, unit, pool=pool)
+        return ModbusMeter(config.id, bus, model, config.unit, pool=pool)
     except (RegisterMapError, ValueError):
         pool.release(bus)
         raise

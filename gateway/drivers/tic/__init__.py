@@ -33,11 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import serial
 
-from gateway.drivers.base import Reading
+from gateway.drivers.base import MeterConfig, Reading
 from quartier.clock import Clock, SystemClock
 from quartier.errors import ConfigError, MeterError
 from quartier.tic import (
@@ -672,16 +672,34 @@ def scan_tic(device: str, listen_s: float = 5.0, serial_factory: SerialFactory =
 
 # ---------------------------------------------------------------------- config
 
-_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc", "time_source", "_clock", "_pool"}
+_OPTION_KEYS = {"driver", "id", "device", "mode", "timeout_s", "adco", "adsc", "time_source"}
 #: Where a reading's time comes from (see :class:`TicMeter`).
 TIME_SOURCES = ("gateway", "meter")
 
 
-def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
-    """Driver factory: build and start a :class:`TicMeter` from one ``[[meters]]`` table.
+@dataclass(frozen=True, kw_only=True)
+class TicMeterConfig(MeterConfig):
+    """A ``driver = "tic"`` meter's validated options (see the module documentation for each key).
 
-    The port is opened by the reader thread, so a missing device does not
-    fail here: :meth:`TicMeter.read` reports it.
+    Attributes:
+        device: the serial port the meter's TIC output is wired to.
+        mode: ``auto`` (detect the speed), ``historic`` or ``standard``.
+        timeout_s: the oldest frame a reading may come from. [s]
+        expected_id: the meter's 12-digit address (``adco`` or ``adsc``) the frames must carry, if given.
+        time_source: ``gateway`` (the poll time) or ``meter`` (the frame's DATE horodate).
+    """
+
+    driver: ClassVar[str] = "tic"
+
+    device: str
+    mode: str = AUTO
+    timeout_s: float = 10.0
+    expected_id: str | None = None
+    time_source: str = "gateway"
+
+
+def parse_tic_options(options: Mapping[str, Any], config_path: str) -> TicMeterConfig:
+    """Validate one ``[[meters]]`` table of the ``tic`` driver.
 
     Raises:
         ConfigError: a missing, unknown or invalid key, named ``meters[<id>].<key>``.
@@ -692,8 +710,8 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
     prefix = f"meters[{meter_id}]"
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        known = sorted(k for k in _OPTION_KEYS if not k.startswith("_"))
-        raise ConfigError(config_path, f"{prefix}.{unknown[0]}", f"unknown key; the tic driver takes {known}")
+        raise ConfigError(config_path, f"{prefix}.{unknown[0]}",
+                          f"unknown key; the tic driver takes {sorted(_OPTION_KEYS)}")
     device = options.get("device")
     if not isinstance(device, str) or not device:
         raise ConfigError(config_path, f"{prefix}.device", f'{device!r}: give the serial port, e.g. "/dev/ttyUSB0"')
@@ -722,24 +740,19 @@ def open_tic_meter(options: Mapping[str, Any], config_path: str) -> TicMeter:
     time_source = options.get("time_source", "gateway")
     if time_source not in TIME_SOURCES:
         raise ConfigError(config_path, f"{prefix}.time_source", f"{time_source!r} must be one of {list(TIME_SOURCES)}")
-    clock = options.get("_clock")  # the gateway's clock, set by the gateway, not by the user
+    return TicMeterConfig(
+        id=meter_id, config_path=config_path, device=device, mode=mode, timeout_s=float(timeout_s),
+        expected_id=expected, time_source=time_source,
+    )
+
+
+def open_tic_meter(config: TicMeterConfig, clock: Clock | None = None) -> TicMeter:
+    """Build and start the :class:`TicMeter` of ``config``, stamping readings with ``clock`` (the gateway's).
+
+    The port is opened by the reader thread, so a missing device does not
+    fail here: :meth:`TicMeter.read` reports it.
+    """
     return TicMeter(
-        meter_id, device, mode=mode, timeout_s=float(timeout_s), expected_id=expected, clock=clock,
-        time_source=time_source,
+        config.id, config.device, mode=config.mode, timeout_s=config.timeout_s, expected_id=config.expected_id,
+        clock=clock, time_source=config.time_source,
     ).start()
-
-
-
-__all__ = [
-    "AUTO",
-    "DETECT_ORDER",
-    "HISTORIC",
-    "STANDARD",
-    "TicMeter",
-    "TicReaderStats",
-    "TicScanResult",
-    "open_serial",
-    "open_tic_meter",
-    "probe",
-    "scan_tic",
-]
