@@ -405,7 +405,8 @@ def run_path(tmp: Path, broker: Mosquitto, store: dict[str, Any], gateway_id: st
         for s in sims:
             s.stop()
     counts = dict(cloud.ingestor.counts)
-    return PathRun(elapsed, t_polled - t0, stored, timers, counts, gw.stats.batches_sealed, gw.stats.publishes)
+    return PathRun(elapsed, t_polled - t0, stored, timers, counts, gw.stats.batches_sealed,
+                   gw.publisher.stats.publishes)
 
 
 def bench_path(tmp: Path, store: dict[str, Any], label: str) -> tuple[Row, PathRun]:

@@ -26,6 +26,7 @@ from cloud.ingest import Outcome
 from cloud.service import Cloud
 from gateway.config import GatewayConfig
 from gateway.service import Gateway
+from quartier.ack import AckStatus
 from quartier.clock import PacedClock
 from quartier.errors import MeterError
 from quartier.series import INTERVAL_S, Direction, Quality, ceil_quarter, iso_utc
@@ -111,7 +112,7 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
     cloud = Cloud(CloudConfig.load(paths.cloud_config))
 
     def show(o: Outcome) -> None:
-        if o.status == "stored":
+        if o.status is AckStatus.STORED:
             print(f"  cloud stored batch #{o.seq}: {o.n_intervals} intervals")
 
     cloud.on_outcome.append(show)

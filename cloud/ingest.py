@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cloud.ledger import Ledger
 from cloud.stores import SeriesStore
 from quartier import batch, envelope
+from quartier.ack import Ack, AckStatus
 from quartier.enrolment import EnrolledKey, EnrolmentError, GatewayEntry
 from quartier.errors import EnvelopeError, StoreError
 from quartier.series import format_utc
@@ -41,16 +42,22 @@ class Outcome:
     ``status`` is ``stored``, ``duplicate`` (already stored, nothing changed),
     ``rejected`` (kept aside with ``reason``) or ``retry`` (the store failed;
     do not acknowledge, the broker will redeliver). ``ack`` says whether the
-    gateway should be told; only authenticated batches are answered.
+    gateway should be told; only authenticated batches are answered (:meth:`answer`).
     """
 
-    status: str
+    status: AckStatus
     gateway_id: str | None = None
     seq: int | None = None
     n_intervals: int = 0
     reason: str | None = None
     detail: str | None = None
     ack: bool = False
+
+    def answer(self) -> Ack | None:
+        """The acknowledgement to publish to the gateway, or None when it gets none."""
+        if not (self.ack and self.status.sent and self.gateway_id is not None and self.seq is not None):
+            return None
+        return Ack(self.seq, self.status, self.reason)
 
 
 GatewayLookup = Callable[[str], "GatewayEntry | Ed25519PublicKey | None"]
@@ -60,7 +67,7 @@ GatewayLookup = Callable[[str], "GatewayEntry | Ed25519PublicKey | None"]
 class Ingestor:
     """Turns batch messages into stored intervals; counts rejections per reason.
 
-    ``gateways`` looks a gateway up (normally :class:`cloud.service.GatewayRegistry`); ``now`` is the cloud's
+    ``gateways`` looks a gateway up (normally :class:`cloud.service.EnrolledGateways`); ``now`` is the cloud's
     clock in UTC seconds since the epoch, used to decide whether a retired key's grace period is over.
     """
 
@@ -84,20 +91,20 @@ class Ingestor:
         try:
             outcome = self._handle(topic, data)
         except EnvelopeError as e:
-            outcome = Outcome("rejected", reason=e.reason, detail=e.detail)
+            outcome = Outcome(AckStatus.REJECTED, reason=e.reason, detail=e.detail)
         except StoreError as e:
             log.error("store failed, batch left for redelivery: %s", e)
-            outcome = Outcome("retry", reason="store-failed", detail=str(e))
+            outcome = Outcome(AckStatus.RETRY, reason="store-failed", detail=str(e))
         except EnrolmentError as e:
             # Fail closed without losing the batch: nothing is accepted while the registry is unreadable.
             log.error("gateway registry unreadable, batch left for redelivery: %s", e)
-            outcome = Outcome("retry", reason="registry-unreadable", detail=str(e))
-        if outcome.status == "rejected":
+            outcome = Outcome(AckStatus.RETRY, reason="registry-unreadable", detail=str(e))
+        if outcome.status is AckStatus.REJECTED:
             self.ledger.reject(topic, outcome.reason or "?", outcome.detail or "", data)
             log.warning("rejected message on %s: %s: %s", topic, outcome.reason, outcome.detail)
             self.counts[f"rejected:{outcome.reason}"] += 1
         else:
-            self.counts[outcome.status] += 1
+            self.counts[outcome.status.value] += 1
         return outcome
 
     def _handle(self, topic: str, data: bytes) -> Outcome:
@@ -111,11 +118,12 @@ class Ingestor:
         if refusal is not None:
             # A key past its grace period signed this: the gateway is told, so it sets the batch aside
             # instead of resending it forever.
-            return Outcome("rejected", h.gateway_id, h.seq, reason=refusal.reason, detail=refusal.detail, ack=True)
+            return Outcome(AckStatus.REJECTED, h.gateway_id, h.seq, reason=refusal.reason, detail=refusal.detail,
+                           ack=True)
         digest = hashlib.sha256(data).digest()
         known = self.ledger.digest_of(h.gateway_id, h.seq)
         if known == digest:
-            return Outcome("duplicate", h.gateway_id, h.seq, ack=True)
+            return Outcome(AckStatus.DUPLICATE, h.gateway_id, h.seq, ack=True)
         if known is not None:
             raise EnvelopeError(
                 "replay", f"batch {h.gateway_id}#{h.seq} was already stored with different content"
@@ -124,11 +132,11 @@ class Ingestor:
             plaintext = envelope.decrypt(env, self.cloud_key)
             intervals = batch.decode(plaintext, h.gateway_id, h.seq)
         except EnvelopeError as e:
-            return Outcome("rejected", h.gateway_id, h.seq, reason=e.reason, detail=e.detail, ack=True)
+            return Outcome(AckStatus.REJECTED, h.gateway_id, h.seq, reason=e.reason, detail=e.detail, ack=True)
         self.store.write_intervals(h.gateway_id, intervals)
         span = (min(i.start for i in intervals), max(i.start for i in intervals)) if intervals else None
         self.ledger.record(h.gateway_id, h.seq, digest, len(intervals), envelope=data, span=span)
-        return Outcome("stored", h.gateway_id, h.seq, len(intervals), ack=True)
+        return Outcome(AckStatus.STORED, h.gateway_id, h.seq, len(intervals), ack=True)
 
     def _accepted_key(self, gateway_id: str, kid: bytes) -> tuple[Ed25519PublicKey, EnvelopeError | None]:
         """The enrolled public key with id ``kid`` and, if the cloud no longer accepts it, why.

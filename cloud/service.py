@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from quartier.topics import TOPIC_ROOT, ack_topic, gateway_of, parse_status
 log = logging.getLogger(__name__)
 
 
-class GatewayRegistry:
+class EnrolledGateways:
     """Enrolled gateways from the registry file, re-read whenever the file changes.
 
     A change is noticed by the file's identity and modification time (``st_ino``, ``st_mtime_ns``, ``st_size``):
@@ -55,7 +54,7 @@ class Cloud:
         self.store = store if store is not None else open_store(config.store, str(config.path))
         self.ledger = Ledger(config.state_dir / "ledger.sqlite")
         self.ingestor = Ingestor(
-            GatewayRegistry(config.gateways), load_cloud_private(config.private_key), self.ledger, self.store
+            EnrolledGateways(config.gateways), load_cloud_private(config.private_key), self.ledger, self.store
         )
         self.mqtt = MqttLink(
             client_id="quartier-cloud",
@@ -85,10 +84,11 @@ class Cloud:
             self.mqtt.ack(msg)
             return
         outcome = self.ingestor.handle(msg.topic, msg.payload)
-        if outcome.status == "retry":
+        if not outcome.status.sent:
             return  # no PUBACK: the broker redelivers after we reconnect
-        if outcome.ack and outcome.gateway_id is not None:
-            self.mqtt.publish(ack_topic(outcome.gateway_id), _ack_payload(outcome), qos=1)
+        answer = outcome.answer()
+        if answer is not None and outcome.gateway_id is not None:
+            self.mqtt.publish(ack_topic(outcome.gateway_id), answer.encode(), qos=1)
         self.mqtt.ack(msg)
         for callback in self.on_outcome:
             callback(outcome)
@@ -132,10 +132,3 @@ class Cloud:
         for alarm in old_alarms:
             if alarm not in alarms and doc.get("state") == "online":
                 log.info("gateway %s: cleared: %s", gateway_id, alarm)
-
-
-def _ack_payload(o: Outcome) -> bytes:
-    doc: dict[str, object] = {"seq": o.seq, "status": o.status}
-    if o.reason:
-        doc["reason"] = o.reason
-    return json.dumps(doc, separators=(",", ":")).encode()

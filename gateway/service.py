@@ -21,13 +21,13 @@ from gateway.drivers import MeterContext, open_meter
 from gateway.drivers.base import Meter, Reading
 from gateway.intervals import IntervalBuilder
 from gateway.outbox import Outbox
-from gateway.rate import TokenBucket
+from gateway.publisher import Publisher
 from gateway.timesync import clock_synchronised
 from quartier import batch, envelope
 from quartier.clock import Clock, SystemClock
 from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
-from quartier.mqtt import Message, MqttLink
+from quartier.mqtt import MqttLink
 from quartier.series import Direction, Interval
 from quartier.topics import ack_topic, batch_topic, live_topic, status_topic
 
@@ -43,9 +43,6 @@ class GatewayStats:
     read_errors: dict[str, int] = field(default_factory=dict)
     intervals_built: int = 0
     batches_sealed: int = 0
-    publishes: int = 0
-    acks: int = 0
-    rejections: int = 0
     clock_jumps: int = 0
     outbox_bytes: int = 0
 
@@ -72,11 +69,13 @@ class Gateway:
         self._bus_groups = _group_by_bus(self.meters)
         self._readers = ThreadPoolExecutor(max_workers=len(self._bus_groups), thread_name_prefix="gw-bus")
         self.stats = GatewayStats()
-        self._in_flight: dict[int, float] = {}
-        self._newest_sent = 0  # seq of the last batch sent on the freshest-first path
-        rate = self.config.backlog_batches_per_s
-        self._backlog_rate = TokenBucket(rate, burst=max(1.0, rate))  # at most one second's worth at once
-        self._lock = threading.Lock()
+        self.publisher = Publisher(
+            self.outbox,
+            lambda envelope: self.mqtt.publish(batch_topic(self.gateway_id), envelope, qos=1),
+            max_in_flight=config.max_in_flight,
+            resend_after_s=config.resend_after_s,
+            backlog_batches_per_s=config.backlog_batches_per_s,
+        )
         self._failing: set[str] = set()
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last poll
         self._budget_level = 0.0  # the outbox budget alarm level last reported
@@ -85,7 +84,7 @@ class Gateway:
             host=config.mqtt.host,
             port=config.mqtt.port,
             subscriptions=[(ack_topic(self.gateway_id), 1)],
-            on_message=self._on_ack,
+            on_message=lambda msg: self.publisher.on_ack(msg.topic, msg.payload),
             keepalive_s=config.mqtt.keepalive_s,
             tls_ca=config.mqtt.tls_ca,
             tls_cert=config.mqtt.tls_cert,
@@ -221,41 +220,8 @@ class Gateway:
         return builder
 
     def publish_due(self) -> int:
-        """Publish what is due: the freshest batch first, then the backlog oldest first, at a bounded rate.
-
-        At most ``max_in_flight`` batches are unanswered at once; one with no answer after ``resend_after_s``
-        is sent again. The freshest pending batch always goes out at once, so live data is never stuck
-        behind a backlog; the others (backlog and resends) go out at no more than ``backlog_batches_per_s``
-        on average (a token bucket holding up to one second's worth), so that a link coming back after a
-        long outage is not flooded. Returns the number of batches published.
-        """
-        now = time.monotonic()
-        with self._lock:
-            fresh = {s for s, sent in self._in_flight.items() if now - sent < self.config.resend_after_s}
-            room = self.config.max_in_flight - len(fresh)
-        if room <= 0:
-            return 0
-        n = 0
-        newest = self.outbox.newest_pending()
-        if newest is not None and newest.seq not in fresh and newest.seq > self._newest_sent:
-            if not self.mqtt.publish(batch_topic(self.gateway_id), newest.envelope, qos=1):
-                return 0
-            with self._lock:
-                self._in_flight[newest.seq] = now
-                self._newest_sent = newest.seq
-            fresh.add(newest.seq)
-            room -= 1
-            n += 1
-        backlog = min(room, self._backlog_rate.available(now))
-        for entry in self.outbox.pending(backlog, exclude=fresh) if backlog > 0 else []:
-            if not self.mqtt.publish(batch_topic(self.gateway_id), entry.envelope, qos=1):
-                break
-            with self._lock:
-                self._in_flight[entry.seq] = now
-            self._backlog_rate.take(now)
-            n += 1
-        self.stats.publishes += n
-        return n
+        """Publish what is due (:meth:`gateway.publisher.Publisher.publish_due`); returns how many batches."""
+        return self.publisher.publish_due()
 
     def run(self, stop: threading.Event, until: float | None = None) -> None:
         """Poll on every multiple of poll_interval_s until ``stop`` is set or the clock passes ``until``.
@@ -341,27 +307,6 @@ class Gateway:
             self._failing.add(meter_id)
             log.error("%s (logged once; next message when meter %s answers again)", err, meter_id,
                       extra={"event": "meter-failing", "meter": meter_id})
-
-    def _on_ack(self, msg: Message) -> None:
-        try:
-            doc = json.loads(msg.payload)
-            seq, status = int(doc["seq"]), str(doc["status"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed acknowledgement on %s: %r", msg.topic, msg.payload[:100])
-            return
-        # Leave the outbox first, then forget the in-flight mark: the other way round,
-        # publish_due could see the batch pending and not in flight, and send it again.
-        if status in ("stored", "duplicate"):
-            if self.outbox.acknowledge(seq):
-                self.stats.acks += 1
-        elif status == "rejected":
-            self.stats.rejections += 1
-            reason = str(doc.get("reason", "unspecified"))
-            log.error("cloud rejected batch %d: %s; kept in the outbox for inspection", seq, reason,
-                      extra={"event": "batch-rejected", "seq": seq, "reason": reason})
-            self.outbox.reject(seq, reason)
-        with self._lock:
-            self._in_flight.pop(seq, None)
 
 
 def _state_key(meter_id: str, direction: Direction) -> str:

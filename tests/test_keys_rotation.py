@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cli.main import main
 from cloud.ingest import Ingestor
 from cloud.ledger import Ledger
-from cloud.service import GatewayRegistry
+from cloud.service import EnrolledGateways
 from cloud.stores.sqlite import SqliteStore
 from quartier import batch, enrolment, envelope, keys
 from quartier.series import Interval, Quality
@@ -39,7 +39,7 @@ def sealed(seq: int, key: Ed25519PrivateKey, created: datetime = T0, gw: str = "
 
 
 class Site:
-    """A gateway key folder, a cloud registry file and an ingestor reading it through GatewayRegistry."""
+    """A gateway key folder, a cloud registry file and an ingestor reading it through EnrolledGateways."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.dir = tmp_path / "gw"
@@ -48,7 +48,7 @@ class Site:
         enrolment.enrol_gateway(self.registry, "gw-1", self.dir / "gateway.pub", now=T0)
         self.clock = T0
         self.ingestor = Ingestor(
-            GatewayRegistry(self.registry), CLOUD, Ledger(tmp_path / "ledger.sqlite"),
+            EnrolledGateways(self.registry), CLOUD, Ledger(tmp_path / "ledger.sqlite"),
             SqliteStore(str(tmp_path / "s.sqlite")), now=lambda: self.clock.timestamp(),
         )
 
@@ -155,7 +155,7 @@ def test_registry_v1_is_read_and_rewritten_as_v2(tmp_path: Path) -> None:
     assert entry.current.enrolled_at == datetime(2026, 1, 19, 8, tzinfo=timezone.utc)
     # A v1 registry still works at ingest time.
     store = SqliteStore(str(tmp_path / "s.sqlite"))
-    ingestor = Ingestor(GatewayRegistry(reg), CLOUD, Ledger(tmp_path / "l.sqlite"), store)
+    ingestor = Ingestor(EnrolledGateways(reg), CLOUD, Ledger(tmp_path / "l.sqlite"), store)
     assert ingestor.handle(TOPIC, sealed(1, keys.load_gateway_private(gw / "gateway.key"))).status == "stored"
 
     keys.rotate_gateway_key(gw)
