@@ -8,7 +8,8 @@ import pytest
 
 from cli.main import main
 from gateway.drivers.modbus import ModbusRtuBus, ModbusTcpBus
-from gateway.scan import parse_units, plausible, scan_bus
+from gateway.scan import parse_units
+from gateway.scan.modbus import plausible, scan_bus
 from quartier.clock import ManualClock
 from quartier.registermap import load_model
 from simulators.modbus_rtu import ModbusRtuSimulator

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.drivers.tic import TicMeter, scan_tic
+from gateway.drivers.tic import TicMeter
+from gateway.scan.tic import scan_tic
 from quartier.clock import ManualClock
 from quartier.errors import MeterError
 from quartier.tic import HISTORIC, STANDARD
