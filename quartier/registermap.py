@@ -67,19 +67,16 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from quartier.errors import RegisterMapError
-
-if TYPE_CHECKING:
-    from pymodbus.client.mixin import ModbusClientMixin
 
 Order = Literal["big", "little"]
 
@@ -546,12 +543,26 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-@cache
-def _mixin() -> type[ModbusClientMixin]:
-    # pymodbus is a gateway/simulator dependency; loading and validating maps works without it.
-    from pymodbus.client.mixin import ModbusClientMixin
+#: ``struct`` format of each numeric type, big-endian: registers are big-endian 16-bit words (Modbus spec).
+_STRUCT: dict[str, str] = {
+    "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
+    "int64": ">q", "uint64": ">Q", "float64": ">d",
+}
 
-    return ModbusClientMixin
+
+def _words_to_raw(type_: str, words: Sequence[int], word_order: Order) -> int | float:
+    """The value of ``words`` (most significant word first unless ``word_order`` is little)."""
+    ordered = list(words) if word_order == "big" else list(reversed(words))
+    value = struct.unpack(_STRUCT[type_], b"".join(w.to_bytes(2, "big") for w in ordered))[0]
+    assert isinstance(value, int | float)
+    return value
+
+
+def _raw_to_words(type_: str, raw: int | float, word_order: Order) -> list[int]:
+    """Inverse of :func:`_words_to_raw`; raises OverflowError or struct.error when ``raw`` does not fit."""
+    data = struct.pack(_STRUCT[type_], raw)
+    words = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    return words if word_order == "big" else list(reversed(words))
 
 
 def _swap_bytes(words: Sequence[int]) -> list[int]:
@@ -571,10 +582,8 @@ def decode(register: Register, regs: Sequence[int]) -> float:
     """
     if len(regs) != register.count or any(not 0 <= word <= 0xFFFF for word in regs):
         raise ValueError(f"{register.quantity}: expected {register.count} 16-bit registers, got {list(regs)}")
-    mixin = _mixin()
     words = _swap_bytes(regs) if register.byte_order == "little" else list(regs)
-    raw = mixin.convert_from_registers(words, mixin.DATATYPE[register.type.upper()], word_order=register.word_order)
-    assert isinstance(raw, int | float)
+    raw = _words_to_raw(register.type, words, register.word_order)
     return raw * register.scale * register.factor
 
 
@@ -599,7 +608,6 @@ def encode(register: Register, value_canonical: float) -> list[int]:
     Raises:
         ValueError: the value does not fit the register type.
     """
-    mixin = _mixin()
     raw: int | float
     if register.type in FLOAT_TYPES:
         raw = value_canonical / (register.scale * register.factor)
@@ -615,7 +623,7 @@ def encode(register: Register, value_canonical: float) -> list[int]:
                 f"outside the {register.type} range {low}..{high}"
             )
     try:
-        words = mixin.convert_to_registers(raw, mixin.DATATYPE[register.type.upper()], word_order=register.word_order)
-    except (OverflowError, ValueError) as exc:
+        words = _raw_to_words(register.type, raw, register.word_order)
+    except (OverflowError, ValueError, struct.error) as exc:
         raise ValueError(f"{register.quantity}: {value_canonical} cannot be stored in {register.type}: {exc}") from exc
     return _swap_bytes(words) if register.byte_order == "little" else words
