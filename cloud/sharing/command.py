@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cloud.arrays import ranges, to_array
 from cloud.sharing.allocation import IntArray, KeyKind, allocate
 from cloud.sharing.billing import Price, Role, Statement, format_statement, local_days, statements
 from cloud.sharing.community import Community, Participant, month_periods
 from cloud.sharing.errors import MissingDataError, SharingError
 from cloud.sharing.files import check_separator, read_consumption, read_custom_keys, read_production, write_files
-from cloud.sharing.series import ranges, to_array
 from quartier.series import Direction, iso_utc
 
 STATEMENT_HEADER = ("EAN", "Rôle", "Du", "Au", "Énergie (kWh)", "Prix (EUR/kWh)", "Montant (EUR)")

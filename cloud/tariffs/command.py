@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from cloud.arrays import to_array
 from cloud.tariffs.bill import Series, storage_statement
 from cloud.tariffs.calendar import interval_starts
 from cloud.tariffs.catalogue import with_validity_warnings
@@ -18,7 +19,7 @@ from cloud.tariffs.compare import ComparisonRow, compare
 from cloud.tariffs.errors import BillingError
 from cloud.tariffs.mechanisms import PRECHARGE_MAX_KWH, PRECHARGE_MIN_KWH, Account
 from cloud.tariffs.model import Compensation, Sector, Tariff, load_tariff
-from quartier.series import Direction, Quality, iso_utc
+from quartier.series import Direction, iso_utc
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -146,19 +147,14 @@ def _load(path: str, timezone: str | None) -> Tariff:
 
 def read_series(store: Any, gw: str, meter: str, direction: Direction, starts: np.ndarray,
                 allow_absent: bool) -> np.ndarray:
-    """Energy per interval [Wh] of one meter and direction over ``starts`` (BillingError on any gap)."""
+    """Energy per interval [Wh] of one meter and direction over the consecutive ``starts`` [s UTC] (BillingError on
+    any gap)."""
     ivs = store.read_intervals(gw, meter, int(starts[0]), int(starts[-1]) + 900, direction)
     if not ivs and allow_absent:
         return np.zeros(starts.size, dtype=np.int64)
-    energy = np.zeros(starts.size, dtype=np.int64)
-    have = np.zeros(starts.size, dtype=bool)
-    for iv in ivs:
-        i = int(np.searchsorted(starts, iv.start))
-        if i < starts.size and starts[i] == iv.start and iv.energy_wh is not None and iv.quality is not Quality.MISSING:
-            energy[i] = iv.energy_wh
-            have[i] = True
-    if not have.all():
-        gaps = np.flatnonzero(~have)
+    energy, missing = to_array(ivs, starts)
+    if missing.any():
+        gaps = np.flatnonzero(missing)
         raise BillingError(f"{gw}/{meter} {direction.value}: {gaps.size} interval(s) missing or of quality missing, "
                            f"first at {iso_utc(int(starts[gaps[0]]))}; a bill needs every quarter-hour")
     return energy
