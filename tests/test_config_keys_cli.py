@@ -124,3 +124,19 @@ def test_gateway_status_reports_outbox_budget_clock_and_meters(
     out = capsys.readouterr().out
     assert "pending_batches: 0" in out and "of the 2 MB budget" in out
     assert "clock_synchronised: " in out and "meters: cp1 (modbus), linky (tic)" in out
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_gateway_run_and_status_refuse_the_same_bad_meter_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Each driver validates its [[meters]] table once, when the config loads: status says what run would."""
+    from cli.provision import provision_site
+
+    site = provision_site(tmp_path, gateway_id="gw-s", mqtt_port=1883,
+                          meters=[{"id": "cp1", "driver": "modbus", "model": "sdm630", "host": "127.0.0.1",
+                                   "unit": 300}])
+    assert main(["gateway", command, "--config", str(site.gateway_config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{site.gateway_config}: meters[cp1].unit: 300 must be a Modbus unit id in 0..255" in err
+    assert "Traceback" not in err
