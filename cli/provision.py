@@ -110,9 +110,10 @@ def _install_tls(directory: Path, ca: Path, cert: Path, key: Path) -> dict[str, 
     """Copy a CA file, a certificate and its key (0600, never overwritten) into ``directory``; the [mqtt] keys."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "ca.crt").write_bytes(ca.read_bytes())
-    (directory / "client.crt").write_bytes(cert.read_bytes())
-    fd = os.open(directory / "client.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # The names quartier pki gateway/client write (<identity>.crt, .key), as docs/operations.md shows them.
+    (directory / cert.name).write_bytes(cert.read_bytes())
+    fd = os.open(directory / key.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key.read_bytes())
     rel = directory.name
-    return {"tls_ca": f"{rel}/ca.crt", "tls_cert": f"{rel}/client.crt", "tls_key": f"{rel}/client.key"}
+    return {"tls_ca": f"{rel}/ca.crt", "tls_cert": f"{rel}/{cert.name}", "tls_key": f"{rel}/{key.name}"}

@@ -300,6 +300,23 @@ def issue_gateway_cert(ca_dir: Path, out_dir: Path, gateway_id: str, days: int =
     return issue_client_cert(ca_dir, out_dir, gateway_id, days, force)
 
 
+def copy_ca_certificate(ca_dir: Path, out_dir: Path) -> Path:
+    """Put the CA's certificate (``ca.crt``, mode 0644) beside a leaf's files, where the configs expect it.
+
+    An existing ``ca.crt`` is replaced only when it differs (a new CA): the leaves issued now chain to this one.
+    """
+    src, dst = ca_dir / "ca.crt", out_dir / "ca.crt"
+    try:
+        data = src.read_bytes()
+        if not dst.exists() or dst.read_bytes() != data:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(data)
+        os.chmod(dst, 0o644)
+    except OSError as e:
+        raise PkiError(f"cannot copy {src} to {dst}: {e.strerror}") from None
+    return dst
+
+
 def create_site_pki(directory: Path, gateway_ids: Sequence[str] = (),
                     server_names: Sequence[str] = DEFAULT_SERVER_NAMES, force: bool = False) -> SitePki:
     """Create a CA, the broker's certificate, the cloud's and one per gateway, all in ``directory``.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.devservers import free_port
+from quartier.broker import config_text
 from quartier.errors import QuartierError
 from quartier.topics import acl_text
 
@@ -62,24 +63,17 @@ class Mosquitto:
 
     def config_text(self) -> str:
         """The mosquitto.conf this broker runs with (the ACL file, if any, is ``workdir/acl``)."""
-        lines = [f"listener {self.port} 127.0.0.1"]
+        acl_file = self.workdir / "acl"
         if self.tls is None:
-            lines.append("allow_anonymous true")
+            lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+            if self.acl is not None:
+                lines.append(f"acl_file {acl_file}")
         else:
             for f in (self.tls.ca, self.tls.cert, self.tls.key):
                 if not Path(f).is_file():
                     raise BrokerError(f"TLS file {f} does not exist (create it with quartier.pki.create_site_pki)")
-            lines += [
-                f"cafile {self.tls.ca}",
-                f"certfile {self.tls.cert}",
-                f"keyfile {self.tls.key}",
-                "tls_version tlsv1.2",  # the minimum; TLS 1.3 is negotiated when both ends have it
-                "require_certificate true",
-                "use_identity_as_username true",
-                "allow_anonymous false",
-            ]
-        if self.acl is not None:
-            lines.append(f"acl_file {self.workdir / 'acl'}")
+            # The site's own configuration (quartier pki broker writes the same), on loopback.
+            lines = config_text(self.tls.ca, self.tls.cert, self.tls.key, acl_file, self.port, "127.0.0.1").splitlines()
         if (self.tls is not None or self.acl is not None) and hasattr(os, "geteuid") and os.geteuid() == 0:
             # Started as root, mosquitto would become user "mosquitto", which cannot read the ACL and keys in a
             # private temporary folder; this throw-away loopback broker stays root instead.
