@@ -95,7 +95,7 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
     own_dir = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="quartier-demo-")) if workdir is None else workdir
     wd.mkdir(parents=True, exist_ok=True)
-    print(f"demo folder: {wd}")
+    print(f"demo folder: {wd}" + (" (removed at the end; keep it with --workdir DIR)" if own_dir else ""))
     # Simulated time starts 60 s before a quarter-hour boundary and moves only
     # when the gateway waits, so each poll is taken at its exact scheduled time.
     start = float(ceil_quarter(time.time()) - 60)
@@ -130,7 +130,7 @@ def run_demo(quarters: int = 8, speed: float = 300.0, workdir: Path | None = Non
 
     def show(o: Outcome) -> None:
         if o.status is AckStatus.STORED:
-            print(f"  cloud stored batch #{o.seq}: {o.n_intervals} intervals")
+            print(f"  cloud stored batch #{o.seq}: {o.n_intervals} interval{'' if o.n_intervals == 1 else 's'}")
 
     cloud.on_outcome.append(show)
     cloud.start()

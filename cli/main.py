@@ -13,11 +13,12 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quartier import logs
+from quartier import __version__, logs
 from quartier.errors import QuartierError
 
 _GATEWAY = ("pymodbus", "serial", "paho", "cryptography")
@@ -89,6 +90,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Raises ModuleNotFoundError when the module cannot be imported.
     """
     p = argparse.ArgumentParser(prog="quartier", description="Quartier metering platform")
+    p.add_argument("--version", action="version", version=f"quartier {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     p.add_argument("--log-format", choices=("plain", "json"), default="plain",
                    help="plain lines (default) or one JSON object per line (for journald, Loki, ...)")
@@ -148,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``quartier cloud intervals | head``): stop quietly, as a pipe's writer should.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ModuleNotFoundError as e:  # handlers import their part's modules when they run
         if not missing_dependency(e):
             raise

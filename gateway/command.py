@@ -22,10 +22,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     g = sub.add_parser("gateway", help="run or inspect a gateway")
     gs = g.add_subparsers(dest="gateway_cmd", required=True)
     gr = gs.add_parser("run", help="poll the meters and publish batches")
-    gr.add_argument("--config", required=True)
+    gr.add_argument("--config", required=True, help="the gateway's gateway.toml (docs/operations.md)")
     add_clock_options(gr)
     gst = gs.add_parser("status", help="show the outbox")
-    gst.add_argument("--config", required=True)
+    gst.add_argument("--config", required=True, help="the gateway's gateway.toml (docs/operations.md)")
     g.set_defaults(func=cmd_gateway)
 
     sc = sub.add_parser("scan", help="find which known meters answer on a serial port or TCP endpoint (installers)")

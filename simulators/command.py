@@ -14,7 +14,7 @@ from quartier.clock import add_clock_options, clock_from_args
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``quartier sim`` to the ``quartier`` parser."""
     s = sub.add_parser("sim", help="run simulated meters from a site file")
-    s.add_argument("--config", required=True)
+    s.add_argument("--config", required=True, help="the site file of simulated meters (simulators/site.py)")
     add_clock_options(s)
     s.set_defaults(func=cmd_sim)
 
