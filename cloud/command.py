@@ -25,6 +25,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     ci.add_argument("--meter", help="only this meter id")
     ci.add_argument("--from", dest="start", help="first interval start, UTC, e.g. 2026-01-19T00:00:00Z")
     ci.add_argument("--to", dest="end", help="end (exclusive), UTC")
+    cg = cs.add_parser("gateways", help="each enrolled gateway's last status: state, alarms, failing meters, outbox")
+    cg.add_argument("--config", required=True, help="the cloud's cloud.toml (docs/operations.md)")
     c.set_defaults(func=cmd_cloud)
 
 
@@ -35,6 +37,8 @@ def cmd_cloud(args: argparse.Namespace) -> int:
     config = CloudConfig.load(args.config)
     if args.cloud_cmd == "intervals":
         return print_intervals(config, args.gateway, args.meter, args.start, args.end)
+    if args.cloud_cmd == "gateways":
+        return print_gateways(config)
     from cloud.service import Cloud
 
     cloud = Cloud(config)
@@ -81,4 +85,50 @@ def print_intervals(config: CloudConfig, gateway: str | None, meter: str | None,
                     print(f"{gid}\t{mid}\t{direction.value}\t{iso_utc(i.start)}\t{wh}\t{i.quality.value}\t{method}")
     finally:
         store.close()
+    return 0
+
+
+GATEWAYS_HEADER = ("GATEWAY", "STATE", "SINCE (UTC)", "BATCHES", "OUTBOX", "FAILING METERS", "ALARMS")
+
+
+def gateway_rows(config: CloudConfig) -> list[tuple[str, ...]]:
+    """Rows of :data:`GATEWAYS_HEADER`: every enrolled gateway and every gateway that sent a status, by id.
+
+    ``SINCE`` is when the cloud received the last status document; a gateway that never sent one is ``never seen``.
+    """
+    from cloud.ledger import Ledger
+    from quartier.enrolment import load_enrolments
+    from quartier.series import iso_utc
+
+    enrolled = load_enrolments(config.gateways) if config.gateways.exists() else {}
+    ledger = Ledger(config.state_dir / "ledger.sqlite")
+    try:
+        statuses = ledger.gateway_statuses()
+        rows: list[tuple[str, ...]] = []
+        for gid in sorted(set(enrolled) | set(statuses)):
+            batches = str(ledger.accepted_count(gid))
+            if gid not in statuses:
+                rows.append((gid, "never seen", "", batches, "", "", ""))
+                continue
+            received, doc = statuses[gid]
+            state = str(doc.get("state", "?")) + ("" if gid in enrolled else " (not enrolled)")
+            used, budget = doc.get("outbox_bytes"), doc.get("outbox_budget_bytes")
+            outbox = f"{used / 2**20:.1f} / {budget / 2**20:g} MB" if isinstance(used, int | float) and \
+                isinstance(budget, int | float) and budget > 0 else ""
+            failing = doc.get("failing_meters") or []
+            alarms = doc.get("alarms") or []
+            rows.append((gid, state, iso_utc(received), batches, outbox,
+                         ", ".join(map(str, failing)) if isinstance(failing, list) else "",
+                         "; ".join(map(str, alarms)) if isinstance(alarms, list) else ""))
+        return rows
+    finally:
+        ledger.close()
+
+
+def print_gateways(config: CloudConfig) -> int:
+    """``quartier cloud gateways``: :func:`gateway_rows` as aligned columns under a header."""
+    rows = [GATEWAYS_HEADER, *gateway_rows(config)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(GATEWAYS_HEADER))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
