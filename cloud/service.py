@@ -13,7 +13,7 @@ from cloud.stores import SeriesStore, open_store
 from quartier.enrolment import GatewayEntry, load_enrolments
 from quartier.keys import load_cloud_private
 from quartier.mqtt import Message, MqttLink
-from quartier.topics import TOPIC_ROOT, ack_topic, gateway_of, parse_status
+from quartier.topics import METERS_ALARM, TOPIC_ROOT, ack_topic, gateway_of, parse_status
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,20 @@ class Cloud:
         self.ledger.record_status(gateway_id, doc)
         if doc.get("state") != previous.get("state"):
             (log.warning if doc["state"] == "offline" else log.info)("gateway %s is %s", gateway_id, doc["state"])
+        online = doc.get("state") == "online"
         alarms, old_alarms = doc.get("alarms") or [], previous.get("alarms") or []
+        if "failing_meters" in doc:
+            # Said meter by meter: a shorter list of failing meters is the meters that came back, not a recovery.
+            failing, old_failing = set(doc.get("failing_meters") or []), set(previous.get("failing_meters") or [])
+            for meter in sorted(failing - old_failing):
+                log.error("gateway %s: meter %s not answering", gateway_id, meter)
+            for meter in sorted(old_failing - failing) if online else []:
+                log.info("gateway %s: meter %s answers again", gateway_id, meter)
+            alarms = [a for a in alarms if not a.startswith(METERS_ALARM)]
+            old_alarms = [a for a in old_alarms if not a.startswith(METERS_ALARM)]
         for alarm in alarms:
             if alarm not in old_alarms:
                 log.error("gateway %s: %s", gateway_id, alarm)
         for alarm in old_alarms:
-            if alarm not in alarms and doc.get("state") == "online":
+            if alarm not in alarms and online:
                 log.info("gateway %s: cleared: %s", gateway_id, alarm)

@@ -29,7 +29,7 @@ from quartier.errors import MeterError
 from quartier.keys import load_cloud_public, load_gateway_private
 from quartier.mqtt import MqttLink
 from quartier.series import Direction, Interval
-from quartier.topics import ack_topic, batch_topic, live_topic, status_topic
+from quartier.topics import METERS_ALARM, ack_topic, batch_topic, live_topic, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Gateway:
         if self._budget_level:
             alarms.append(f"outbox over {self._budget_level:.0%} of its {self.config.outbox_budget_mb:g} MB budget")
         if self._failing:
-            alarms.append(f"meters not answering: {', '.join(sorted(self._failing))}")
+            alarms.append(f"{METERS_ALARM}: {', '.join(sorted(self._failing))}")
         return {
             "state": "online",
             "t": round(self.clock.now(), 3),

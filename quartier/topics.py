@@ -35,6 +35,9 @@ def live_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/{gateway_id}/live"
 
 
+METERS_ALARM = "meters not answering"
+"""How a status document's alarm about failing meters starts; ``failing_meters`` lists them one by one."""
+
 STATUS_ONLINE = b'{"state":"online"}'
 STATUS_OFFLINE = b'{"state":"offline"}'
 
@@ -52,6 +55,13 @@ def parse_status(payload: bytes) -> dict[str, Any]:
         raise ValueError(f"status is not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
         raise ValueError(f"status needs a 'state' of online or offline, got {str(doc)[:100]!r}")
+    for key in ("alarms", "failing_meters"):
+        value = doc.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"status '{key}' must be a list of strings, got {str(value)[:100]!r}")
+    t = doc.get("t")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float)):
+        raise ValueError(f"status 't' must be a number of seconds, got {str(t)[:100]!r}")
     return doc
 
 
