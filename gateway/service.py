@@ -45,6 +45,8 @@ class GatewayStats:
     batches_sealed: int = 0
     clock_jumps: int = 0
     outbox_bytes: int = 0
+    poll_overruns: int = 0
+    last_cycle_s: float = 0.0
 
 
 class Gateway:
@@ -78,6 +80,7 @@ class Gateway:
         )
         self._failing: set[str] = set()
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last poll
+        self._overrunning = False  # the last poll cycle outlasted poll_interval_s
         self._budget_level = 0.0  # the outbox budget alarm level last reported
         self.mqtt = MqttLink(
             client_id=f"quartier-gw-{self.gateway_id}",
@@ -238,6 +241,7 @@ class Gateway:
                 return
             self._check_wall_clock(now)
             self.poll_once()
+            self._check_cycle_time(now, self.clock.now())
             self._check_outbox_budget()
             self._publish_health_if_changed()
             next_t = (int(now // step) + 1) * step
@@ -248,6 +252,27 @@ class Gateway:
                 self.clock.sleep(chunk)
                 self.publish_due()
                 wait = next_t - self.clock.now()
+
+    def _check_cycle_time(self, started: float, ended: float) -> None:
+        """Warn once, with the cycle time, when a poll cycle outlasts ``poll_interval_s``; say when it fits again.
+
+        A cycle that overruns makes the next poll late (the loop waits for the next multiple of the interval, so
+        whole polls are skipped); boundaries are then interpolated from polls further apart. [s of the clock]
+        """
+        cycle = ended - started
+        self.stats.last_cycle_s = cycle
+        step = self.config.poll_interval_s
+        if cycle > step:
+            self.stats.poll_overruns += 1
+            if not self._overrunning:
+                log.warning("poll cycle took %.1f s, more than poll_interval_s = %d s: polls are skipped; put fewer "
+                            "meters on one line, raise its baud rate, or raise poll_interval_s (a divisor of 900)",
+                            cycle, step, extra={"event": "poll-overrun", "cycle_s": round(cycle, 3)})
+            self._overrunning = True
+        elif self._overrunning:
+            self._overrunning = False
+            log.info("poll cycle back within poll_interval_s (%.1f s of %d s)", cycle, step,
+                     extra={"event": "poll-overrun-cleared", "cycle_s": round(cycle, 3)})
 
     def _wait_for_time_sync(self, stop: threading.Event, check_every_s: float = 5.0) -> None:
         """Block until the system clock is synchronised (or the kernel cannot tell); logs once."""
