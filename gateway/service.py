@@ -25,7 +25,7 @@ from gateway.publisher import Publisher
 from gateway.timesync import clock_synchronised
 from quartier import batch, envelope
 from quartier.clock import Clock, SystemClock
-from quartier.errors import MeterError
+from quartier.errors import MeterError, MeterNotReadyError
 from quartier.keys import load_cloud_public, load_gateway_private
 from quartier.mqtt import MqttLink
 from quartier.series import Direction, Interval
@@ -81,6 +81,7 @@ class Gateway:
         self._failing: set[str] = set()
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last poll
         self._overrunning = False  # the last poll cycle outlasted poll_interval_s
+        self._starting: set[str] = set()  # meters said to be starting (MeterNotReadyError), said once each
         self._budget_level = 0.0  # the outbox budget alarm level last reported
         self.mqtt = MqttLink(
             client_id=f"quartier-gw-{self.gateway_id}",
@@ -327,6 +328,11 @@ class Gateway:
         return self.outbox.counts()["pending_batches"] == 0
 
     def _meter_failed(self, meter_id: str, err: MeterError) -> None:
+        if isinstance(err, MeterNotReadyError):  # still starting (a Linky's speed being detected): not a failure
+            if meter_id not in self._starting:
+                self._starting.add(meter_id)
+                log.info("%s", err, extra={"event": "meter-starting", "meter": meter_id})
+            return
         self.stats.read_errors[meter_id] = self.stats.read_errors.get(meter_id, 0) + 1
         if meter_id not in self._failing:
             self._failing.add(meter_id)

@@ -29,6 +29,11 @@ class MeterError(QuartierError):
     """A meter could not be read (timeout, exception response, bad data)."""
 
 
+class MeterNotReadyError(MeterError):
+    """A meter that has not given its first reading yet, within its start-up time (a Linky's reader is still
+    finding the line's speed): not a failure; it becomes a plain :class:`MeterError` once that time has passed."""
+
+
 class RegisterMapError(QuartierError):
     """A meter model's register map file is invalid."""
 

@@ -9,16 +9,21 @@ the whole file within seconds.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from cli.provision import provision_site
+from gateway.config import GatewayConfig
 from gateway.drivers.tic import TicMeter
 from gateway.scan.tic import scan_tic
+from gateway.service import Gateway
 from quartier.clock import ManualClock
-from quartier.errors import MeterError
+from quartier.errors import MeterError, MeterNotReadyError
 from quartier.tic import HISTORIC, STANDARD
 from simulators.profile import LoadProfile
 from simulators.serial_line import SerialLine
@@ -223,3 +228,34 @@ def test_every_mode_and_contract_over_a_serial_line(mode: str, contract: str) ->
             latest = meter.latest
             assert latest is not None and latest.mode == mode
             assert meter.stats.groups_bad_checksum == meter.stats.groups_malformed == 0
+
+
+def test_a_silent_line_is_starting_first_then_a_failure(line: SerialLine) -> None:
+    """No frame yet within the detection windows and one timeout: starting (not an ERROR); after it: a failure."""
+    with TicMeter("m1", line.end_b, detect_window_s=0.2, timeout_s=0.3) as meter:
+        assert meter.startup_s == pytest.approx(0.7)
+        with pytest.raises(MeterNotReadyError, match="no valid frame yet, still starting"):
+            meter.read(NOW)
+        time.sleep(0.8)
+        with pytest.raises(MeterError, match="no valid frame yet") as late:
+            meter.read(NOW)
+        assert not isinstance(late.value, MeterNotReadyError)
+
+
+def test_the_gateway_says_a_starting_linky_once_at_info_not_as_a_failure(
+    line: SerialLine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = provision_site(tmp_path, gateway_id="gw-t", mqtt_port=1883,
+                          meters=[{"id": "linky", "driver": "tic", "device": line.end_b}])
+    with TicMeter("linky", line.end_b, detect_window_s=5.0) as meter:
+        gw = Gateway(GatewayConfig.load(site.gateway_config), ManualClock(NOW), meters=[meter])
+        try:
+            with caplog.at_level(logging.INFO, logger="gateway.service"):
+                gw.poll_once()
+                gw.poll_once()
+        finally:
+            gw._readers.shutdown(wait=True)
+            gw.outbox.close()
+    said = [(r.levelname, getattr(r, "event", None)) for r in caplog.records if r.name == "gateway.service"]
+    assert said == [("INFO", "meter-starting")]
+    assert gw.stats.read_errors == {} and gw.health()["failing_meters"] == []

@@ -14,7 +14,7 @@ import serial
 from gateway.drivers.base import Reading
 from gateway.drivers.tic.port import _READ_CHUNK, AUTO, DETECT_ORDER, DETECT_WINDOW_S, SerialFactory, open_serial, probe
 from quartier.clock import Clock, SystemClock
-from quartier.errors import MeterError
+from quartier.errors import MeterError, MeterNotReadyError
 from quartier.tic import (
     BAUDRATES,
     MODES,
@@ -188,6 +188,7 @@ class TicMeter:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.time_source = time_source
         self._frame_started: float | None = None  # clock time of the open frame's STX
+        self._started_at = time.monotonic()  # when start() ran [s, monotonic]
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -219,6 +220,7 @@ class TicMeter:
         if self._thread is not None:
             raise RuntimeError(f"TIC reader on {self.device} already started")
         self._stop.clear()
+        self._started_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"tic-{self.meter_id}", daemon=True)
         self._thread.start()
         return self
@@ -269,6 +271,13 @@ class TicMeter:
                 last_frame_age_s=age,
             )
 
+    @property
+    def startup_s(self) -> float:
+        """How long after :meth:`start` a missing first frame is "starting", not a failure: the detection
+        windows (``auto``) and one ``timeout_s``. [s]"""
+        detect = sum(self.detect_window_s.values()) if self.requested_mode == AUTO else 0.0
+        return detect + self.timeout_s
+
     def read(self, t: float) -> Reading:
         """The reading of the latest complete frame, stamped with the time its STX arrived [s since epoch].
 
@@ -285,6 +294,8 @@ class TicMeter:
             latest = self._latest
         where = f"meter {self.meter_id}: TIC on {self.device}"
         if latest is None:
+            if time.monotonic() - self._started_at < self.startup_s:
+                raise MeterNotReadyError(f"{where}: no valid frame yet, still starting ({self.stats.summary()})")
             raise MeterError(f"{where}: no valid frame yet ({self.stats.summary()})")
         tic, received, started = latest
         age = time.monotonic() - received
