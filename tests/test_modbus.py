@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import threading
 import time
@@ -242,6 +243,26 @@ def test_meter_falls_back_to_exact_reads_when_a_bridged_hole_is_refused(
         assert meter.requests_per_read == 2  # the hole at 102..103 is no longer bridged
         clock.advance(H)
         assert meter.read(clock.now()).import_wh == 123_456 + 7400
+
+
+def test_a_refused_bridged_read_is_explained_in_words(
+    tmp_path: Path, clock: ManualClock, pool: BusPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "holey.toml"
+    path.write_text(
+        '[model]\nname = "holey"\nmanufacturer = "Test"\nsource = "tests"\nfunction = 4\n'
+        'byte_order = "big"\nword_order = "little"\n'
+        '[registers.import_energy]\naddress = 100\ntype = "uint32"\nunit = "Wh"\n'
+        '[registers.power]\naddress = 104\ntype = "int32"\nunit = "W"\nscale = 0.1\n'
+    )
+    model = load_model_file(path)
+    with ModbusTcpSimulator([SimulatedMeter(model, LoadProfile.constant(7400, 123_456, EPOCH), clock, unit=5)]) as sim:
+        meter = meter_on(pool, sim, model, unit=5)
+        with caplog.at_level(logging.INFO):
+            meter.read(clock.now())
+    said = [r.getMessage() for r in caplog.records if "refused a read" in r.getMessage()]
+    assert len(said) == 1 and "refused a read of 6 registers from address 100 (function 4, input registers; " \
+        "ILLEGAL_ADDRESS: some of them do not exist on this device); reading with 2 smaller requests now" in said[0]
 
 
 def test_stopped_simulator_is_a_meter_error_naming_the_endpoint(

@@ -220,8 +220,11 @@ class ModbusMeter:
             self._max_gap = 0 if self._max_gap > 0 else None
             self._plan = self._make_plan()
             if self._plan != plan:
-                log.info("meter %s: %s refused %s; reading with %d requests now", self.meter_id, self.bus.endpoint,
-                         refused, len(self._plan))
+                function, address, count = refused
+                log.info("meter %s: %s refused a read of %d registers from address %d (function %d, %s; "
+                         "ILLEGAL_ADDRESS: some of them do not exist on this device); reading with %d smaller "
+                         "requests now", self.meter_id, self.bus.endpoint, count, address, function,
+                         "holding registers" if function == 3 else "input registers", len(self._plan))
                 return True
         function, address, _ = refused
         dropped = [q for q, r in self._registers.items() if (r.function, r.address) == (function, address)]
