@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quartier.clock import add_clock_options, clock_from_args
@@ -67,7 +68,7 @@ def _status(config: GatewayConfig) -> int:
     from gateway.outbox import Outbox
     from gateway.timesync import clock_synchronised
 
-    outbox = Outbox(config.state_dir / "outbox.sqlite")
+    outbox = Outbox(config.outbox_path)
     for k, v in outbox.counts().items():
         print(f"{k}: {v}")
     used = outbox.size_bytes()
@@ -77,7 +78,28 @@ def _status(config: GatewayConfig) -> int:
     synced = clock_synchronised()
     print(f"clock_synchronised: {'unknown' if synced is None else 'yes' if synced else 'no'}")
     print(f"meters: {', '.join(f'{m.id} ({m.driver})' for m in config.meters)}")
+    _print_health(config.status_path)
     return 0
+
+
+def _print_health(path: Path) -> None:
+    """The failing meters and alarms of the running (or last) gateway, from its health document."""
+    import json
+
+    from quartier.series import iso_utc
+
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        print(f"failing_meters: unknown (no {path.name} yet: the gateway has not run with this state_dir)")
+        return
+    except (OSError, ValueError) as e:
+        print(f"failing_meters: unknown ({path} unreadable: {e})")
+        return
+    when = iso_utc(doc["t"]) if isinstance(doc.get("t"), int | float) else "?"
+    print(f"failing_meters: {', '.join(doc.get('failing_meters') or []) or 'none'} (as of {when})")
+    for alarm in doc.get("alarms") or []:
+        print(f"alarm: {alarm}")
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -32,6 +32,16 @@ class GatewayConfig:
     meters: list[MeterConfig] = field(default_factory=list)
     """Each ``[[meters]]`` table, validated by its driver (:func:`gateway.drivers.parse_meter`)."""
 
+    @property
+    def outbox_path(self) -> Path:
+        """The outbox (sealed batches and the builders' state), in ``state_dir``."""
+        return self.state_dir / "outbox.sqlite"
+
+    @property
+    def status_path(self) -> Path:
+        """The gateway's last health document (:meth:`gateway.service.Gateway.health`), read by ``gateway status``."""
+        return self.state_dir / "status.json"
+
     @classmethod
     def load(cls, path: str | Path) -> GatewayConfig:
         from quartier.keys import check_gateway_id

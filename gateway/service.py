@@ -58,7 +58,7 @@ class Gateway:
         self.gateway_id = config.gateway_id
         self._signing_key = load_gateway_private(config.signing_key)
         self._cloud_key = load_cloud_public(config.cloud_public_key)
-        self.outbox = Outbox(config.state_dir / "outbox.sqlite")
+        self.outbox = Outbox(config.outbox_path)
         if meters is None:
             context = MeterContext(clock)  # meters on one Modbus endpoint share one bus
             meters = [open_meter(m, context=context) for m in config.meters]
@@ -97,6 +97,7 @@ class Gateway:
             status_payload=self.status_document,
         )
         self._published_health: tuple[object, ...] | None = None
+        self._written_health: tuple[object, ...] | None = None
 
     def start(self) -> None:
         self.mqtt.start()
@@ -130,10 +131,23 @@ class Gateway:
     def _publish_health_if_changed(self) -> None:
         """Publish the status when an alarm or the set of failing meters changed (not on every poll)."""
         key = (self._budget_level, tuple(sorted(self._failing)), self.stats.clock_jumps)
+        if key != self._written_health:
+            self._write_health()
+            self._written_health = key
         if key != self._published_health and self.mqtt.publish(
             status_topic(self.gateway_id), self.status_document(), qos=0, retain=True  # see MqttLink: a state
         ):
             self._published_health = key
+
+    def _write_health(self) -> None:
+        """Keep the health document in ``state_dir`` for ``quartier gateway status`` (written when it changes)."""
+        path = self.config.status_path
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_bytes(self.status_document())
+            tmp.replace(path)
+        except OSError as e:
+            log.warning("cannot write %s: %s", path, e.strerror)
 
     def close(self) -> None:
         self.mqtt.stop()

@@ -140,3 +140,30 @@ def test_gateway_run_and_status_refuse_the_same_bad_meter_table(
     err = capsys.readouterr().err
     assert f"{site.gateway_config}: meters[cp1].unit: 300 must be a Modbus unit id in 0..255" in err
     assert "Traceback" not in err
+
+
+def test_gateway_status_shows_the_failing_meters_of_the_last_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from cli.devservers import free_port
+    from cli.provision import provision_site
+    from gateway.service import Gateway
+    from quartier.clock import ManualClock
+
+    nobody = free_port()  # nothing listens there: the meter's connection is refused
+    site = provision_site(tmp_path, gateway_id="gw-s", mqtt_port=free_port(),
+                          meters=[{"id": "cp1", "model": "sdm630", "host": "127.0.0.1", "port": nobody,
+                                   "timeout_s": 0.2, "retries": 0}],
+                          gateway_options={"poll_interval_s": 60})
+    assert main(["gateway", "status", "--config", str(site.gateway_config)]) == 0
+    assert "failing_meters: unknown (no status.json yet" in capsys.readouterr().out
+    gw = Gateway(GatewayConfig.load(site.gateway_config), ManualClock(1_768_780_800.0))
+    try:
+        gw.run(threading.Event(), until=1_768_780_800.0 + 120)
+    finally:
+        gw.close()
+    assert main(["gateway", "status", "--config", str(site.gateway_config)]) == 0
+    out = capsys.readouterr().out
+    assert "failing_meters: cp1 (as of 2026-01-19T00:0" in out and "alarm: meters not answering: cp1\n" in out
