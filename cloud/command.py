@@ -68,7 +68,7 @@ def print_intervals(config: CloudConfig, gateway: str | None, meter: str | None,
 
     t0 = parse_utc(start) if start else None
     t1 = parse_utc(end) if end else None
-    store = open_store(config.store, str(config.path))
+    store = open_store(config.store, str(config.path), create=False)
     try:
         held = store.meters()
         chosen = [(g, m) for g, m in held if (gateway is None or g == gateway) and (meter is None or m == meter)]

@@ -28,6 +28,7 @@ import pytest
 
 from cli import main as cli_main
 from cli.main import COMMANDS, EXTRAS, Command, main, missing_dependency
+from cloud.stores.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("gateway", "cloud", "simulators")
@@ -279,6 +280,10 @@ def test_cloud_extra_runs_the_cloud_commands(cloud_venv: Venv, tmp_path: Path) -
         '[cloud]\nstate_dir = "state"\nprivate_key = "keys/cloud.key"\ngateways = "gateways.json"\n\n'
         '[mqtt]\nhost = "127.0.0.1"\nport = 1883\n\n[store]\nbackend = "sqlite"\n'
     )
+    result = cloud_venv.run("cloud", "intervals", "--config", str(tmp_path / "cloud.toml"))
+    store = tmp_path / "state" / "series.sqlite"
+    assert result.returncode == 2 and f"store.path: {store} does not exist" in result.stderr  # never created
+    SqliteStore(str(store)).close()  # what the cloud creates when it starts
     result = cloud_venv.run("cloud", "intervals", "--config", str(tmp_path / "cloud.toml"))
     header = "gateway\tmeter\tdirection\tstart_utc\twh\tquality\tmethod\n"  # an empty store: the header alone
     assert (result.returncode, result.stdout, result.stderr) == (0, header, "")

@@ -247,3 +247,21 @@ def test_sqlite_store_made_before_methods_gains_the_column(tmp_path: Path) -> No
         assert store.read_intervals("gw-1", "cp1", T0 + 900)[0].method is Method.INDEX_DIFFERENCE
     finally:
         store.close()
+
+
+def test_a_reading_command_never_creates_a_sqlite_store(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "series.sqlite"
+    with pytest.raises(ConfigError) as caught:
+        open_store({"backend": "sqlite", "path": str(missing)}, "community.toml", create=False)
+    assert caught.value.key == "store.path" and f"{missing} does not exist" in caught.value.problem
+    assert not missing.parent.exists()
+
+
+@pytest.mark.influx
+def test_a_reading_command_sends_no_create_database(influxdb_url: str, influx_database: str) -> None:
+    client = InfluxDBClient("127.0.0.1", int(influxdb_url.rsplit(":", 1)[1]))
+    store = open_store({"backend": "influxdb", "url": influxdb_url, "database": influx_database}, create=False)
+    store.close()
+    assert influx_database not in {d["name"] for d in client.get_list_database()}
+    open_store({"backend": "influxdb", "url": influxdb_url, "database": influx_database}).close()
+    assert influx_database in {d["name"] for d in client.get_list_database()}

@@ -97,7 +97,7 @@ def _prepare(cfg: CarbureConfig, reg: Registry, quarter: Quarter, out: Path | No
     from cloud.carbure.tracking import Tracker
     from cloud.stores import open_store
 
-    store = open_store(cfg.store, str(cfg.path))
+    store = open_store(cfg.store, str(cfg.path), create=False)
     try:
         result = compute_quarter(reg, store, quarter)
     finally:

@@ -86,7 +86,7 @@ def read_series(
     from cloud.stores import open_store
 
     days = local_days(periods)
-    store = open_store(community.store, str(community.path))
+    store = open_store(community.store, str(community.path), create=False)
     try:
         start, end = int(periods[0]), int(periods[-1]) + 900
         missing: dict[str, list[tuple[int, int]]] = {}

@@ -19,11 +19,12 @@ from quartier.errors import ConfigError
 
 __all__ = ["BACKENDS", "SeriesStore", "open_store", "store_options"]
 
-BACKENDS: dict[str, Callable[[Mapping[str, Any], str], SeriesStore]] = {
+BACKENDS: dict[str, Callable[[Mapping[str, Any], str, bool], SeriesStore]] = {
     "sqlite": open_sqlite_store,
     "influxdb": open_influx_store,
 }
-"""Backend name -> factory building the store from its ``[store]`` table and the config file's path."""
+"""Backend name -> factory building the store from its ``[store]`` table, the config file's path, and whether
+it may create the database (``create``)."""
 
 DEFAULT_SQLITE_FILE = "series.sqlite"
 """The embedded store's file, in the cloud's ``state_dir`` unless ``[store] path`` says otherwise."""
@@ -44,11 +45,15 @@ def store_options(table: Table, state_dir: Path | None = None) -> dict[str, Any]
     return options
 
 
-def open_store(options: Mapping[str, Any], config_path: str = "<config>") -> SeriesStore:
-    """Open the backend named by ``options['backend']`` (default ``sqlite``)."""
+def open_store(options: Mapping[str, Any], config_path: str = "<config>", *, create: bool = True) -> SeriesStore:
+    """Open the backend named by ``options['backend']`` (default ``sqlite``).
+
+    ``create`` False is for commands that only read: a database that does not exist is then an error naming it
+    (a mistyped path must not read as an empty store), and nothing is created on the server.
+    """
     name = options.get("backend", "sqlite")
     factory = BACKENDS.get(name)
     if factory is None:
         raise ConfigError(config_path, "store.backend",
                           f"unknown store backend {name!r}; choose one of {sorted(BACKENDS)}")
-    return factory(options, config_path)
+    return factory(options, config_path, create)

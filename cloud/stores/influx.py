@@ -95,8 +95,10 @@ class InfluxStore:
         username: str | None = None,
         password: str | None = None,
         timeout_s: float = 10,
+        create: bool = True,
     ) -> None:
-        """Connect to ``url`` (``http[s]://host[:port][/prefix]``, port default 8086).
+        """Connect to ``url`` (``http[s]://host[:port][/prefix]``, port default 8086); ``create`` False sends no
+        ``CREATE DATABASE`` (for commands that only read).
 
         Raises ValueError for a malformed URL or one that carries credentials.
         """
@@ -120,6 +122,8 @@ class InfluxStore:
             retries=1,
             path=parts.path.rstrip("/"),
         )
+        if not create:
+            return
         try:
             self._client.create_database(database)
         except InfluxDBClientError as exc:
@@ -274,7 +278,7 @@ def _opt_str(options: Mapping[str, Any], key: str, config_path: str) -> str | No
     return value
 
 
-def open_influx_store(options: Mapping[str, Any], config_path: str) -> InfluxStore:
+def open_influx_store(options: Mapping[str, Any], config_path: str, create: bool = True) -> InfluxStore:
     """Build an :class:`InfluxStore` from ``[store]``; ``url`` is required."""
     url = _opt_str(options, "url", config_path)
     if url is None:
@@ -292,6 +296,7 @@ def open_influx_store(options: Mapping[str, Any], config_path: str) -> InfluxSto
             username=_opt_str(options, "username", config_path),
             password=_opt_str(options, "password", config_path),
             timeout_s=float(timeout_s),
+            create=create,
         )
     except ValueError as exc:
         raise ConfigError(config_path, "store.url", str(exc)) from exc

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from quartier.errors import ConfigError, StoreError
@@ -152,12 +153,14 @@ class SqliteStore:
             self._conn.close()
 
 
-def open_sqlite_store(options: Mapping[str, Any], config_path: str) -> SqliteStore:
-    """Build a :class:`SqliteStore` from ``[store]``; ``path`` is required."""
+def open_sqlite_store(options: Mapping[str, Any], config_path: str, create: bool = True) -> SqliteStore:
+    """Build a :class:`SqliteStore` from ``[store]``; ``path`` is required, and must exist unless ``create``."""
     path = options.get("path")
     if path is None:
         raise ConfigError(config_path, "store.path", "missing: the SQLite backend needs the database file path")
     if not isinstance(path, str) or not path:
         raise ConfigError(config_path, "store.path", f"must be a non-empty string, got {path!r}")
+    if not create and path != ":memory:" and not Path(path).is_file():
+        raise ConfigError(config_path, "store.path", f"{path} does not exist: nothing was stored there (check the "
+                                                      "path; the cloud creates it when it stores its first batch)")
     return SqliteStore(path)
-

@@ -267,7 +267,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
     prod_meter = _meter(args.production, "--production") if args.production else None
 
     options, where = _store_options(args)
-    store = open_store(options, where)
+    store = open_store(options, where, create=False)
     series: dict[str, Series] = {}
     try:
         for tz in zones:
