@@ -298,11 +298,13 @@ def test_partial_first_period_prorates_fixed_charges(tmp_path: Path) -> None:
         "loyalty": (D("0.3871"), D("-0.77")),
     }
     assert jan.total == D("25.71") and jan.days == 12
-    # February: usage 28 x 4.8 kWh = 134.4 kWh x 0.20 = 26.88 ; daily 2.80 ; subscription 15.00 ; network 30 x 28/90
-    #   = 9.333.. -> 9.33 ; membership 120 x 28/365 = 9.2054.. -> 9.21 ; loyalty -2.00 ; total 61.22
+    # February: usage 28 x 4.8 kWh = 134.4 kWh x 0.20 = 26.88 ; daily 2.80 ; subscription 15.00 ; network: accrued
+    #   since 20 Jan 30 x 40/90 = 13.333.. -> 13.33, less January's 4.00 = 9.33 ; membership (yearly, rounded once a
+    #   year): 120 x 40/365 = 13.1506.. -> 13.15, less January's 3.95 = 9.20 (not 120 x 28/365 = 9.2054.. -> 9.21:
+    #   the two bills make 13.15, the year's share to the cent) ; loyalty -2.00 ; total 61.21
     assert amounts(feb) == {"usage": D("26.88"), "daily": D("2.80"), "subscription": D("15.00"), "network": D("9.33"),
-                            "membership": D("9.21"), "loyalty": D("-2.00")}
-    assert feb.total == D("61.22") and feb.days == 28
+                            "membership": D("9.20"), "loyalty": D("-2.00")}
+    assert feb.total == D("61.21") and feb.days == 28
 
 
 def test_discounts_minimum_and_tax_share(tmp_path: Path) -> None:
@@ -420,3 +422,37 @@ def test_missing_interval_is_refused_with_its_time(tmp_path: Path) -> None:
         bill(t, neg, date(2026, 6, 10), date(2026, 6, 11))
     with pytest.raises(BillingError, match="the billed range is empty"):
         bill(t, s, date(2026, 6, 10), date(2026, 6, 10))
+
+
+YEARLY = """
+[[charges]]
+type = "usage"
+structure = "flat"
+price = "0.20"
+[[fixed]]
+name = "abonnement"
+amount = "185.64"
+per = "year"
+"""
+
+
+@pytest.mark.parametrize("year", [2026, 2028])  # 2028 is a leap year
+@pytest.mark.parametrize(("frequency", "n_bills"), [("monthly", 12), ("bimonthly", 6), ("quarterly", 4)])
+def test_a_years_bills_add_up_to_the_yearly_subscription_to_the_cent(
+    tmp_path: Path, year: int, frequency: str, n_bills: int
+) -> None:
+    """Base 6 kVA, 185.64 EUR a year: the year's bills make 185.64 exactly, each within a cent of its share.
+
+    Rounding each bill's share on its own gives 185.67 (2026, monthly), 185.62 (bimonthly), 185.63 (quarterly) and
+    185.63 (2028, monthly): the cents the rule exists for.
+    """
+    t = tariff(tmp_path, head(frequency=frequency) + YEARLY + EXPORT_010)
+    bills = bill(t, series(date(year, 1, 1), date(year + 1, 1, 1), lambda d: (0, 0)), date(year, 1, 1),
+                 date(year + 1, 1, 1))
+    assert len(bills) == n_bills
+    shares = [amounts(b)["abonnement"] for b in bills]
+    assert sum(shares) == D("185.64")
+    days_in_year = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+    for b, share in zip(bills, shares):
+        exact = D("185.64") * b.days / days_in_year
+        assert abs(share - exact) < D("0.01"), (b.start, share, exact)

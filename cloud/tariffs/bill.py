@@ -357,6 +357,34 @@ def fixed_share(start: date, end: date, per: FixedPer, anchor: int = 1) -> Fract
     return Fraction(*fixed_share_ratio(start, end, per, anchor))
 
 
+def fixed_amount(amount: Decimal, start: date, end: date, per: FixedPer, anchor: int = 1,
+                 since: date | None = None) -> Decimal:
+    """A bill's part of a fixed charge of ``amount`` per ``per`` over local dates [start, end). [EUR]
+
+    Rounded once per period, not once per bill: within each day / month / quarter / calendar year the bill
+    covers, the amount accrued since that period began (or since ``since``, the first billed day, if later) is
+    rounded to the cent at the bill's two ends and the bill gets the difference. So the bills of one whole period
+    add up to ``amount`` to the cent (twelve monthly bills of a yearly subscription make exactly the year), and
+    each bill is within a cent of its exact prorated share. A lone bill (``since`` its own start) is its share
+    rounded once.
+    """
+    an, ad = amount.as_integer_ratio()
+
+    def accrued(first: date, to: date) -> Decimal:
+        num, den = fixed_share_ratio(first, to, per, anchor)
+        return round_ratio(an * num, ad * den)
+
+    if per is FixedPer.DAY:
+        return accrued(start, end)
+    since = start if since is None else since
+    total, a = Decimal(0), start
+    while a < end:
+        first, b = max(_period_start(a, per, anchor), since), min(_next_period_start(a, per, anchor), end)
+        total += accrued(first, b) - accrued(first, a)
+        a = b
+    return total
+
+
 def _quantity(num: int, den: int) -> Decimal:
     """A share of months etc. for display, to 4 decimals (the amount uses the exact ratio)."""
     return round_ratio(num * 100, den).scaleb(-2).quantize(Decimal("0.0001"))
@@ -621,9 +649,8 @@ def bill(tariff: Tariff, series: Series, start: date, end: date, account: Accoun
         n_days = (z - a).days
         for f, amount, label in fixed:
             num, den = fixed_share_ratio(a, z, f.per, tariff.billing_anchor_day)
-            an, ad = amount.as_integer_ratio()
             items.append(LineItem("fixed", label, _quantity(num, den), f.per.value, amount,
-                                  round_ratio(an * num, ad * den)))
+                                  fixed_amount(amount, a, z, f.per, tariff.billing_anchor_day, since=start)))
         for label, cats, pct in (
             ("usage discount", ("usage",), tariff.usage_discount_percent),
             ("supply discount", ("fixed+",), tariff.supply_discount_percent),
