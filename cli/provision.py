@@ -14,7 +14,7 @@ from typing import Any
 
 from cli.devservers.mosquitto import BrokerTls
 from quartier import enrolment, keys
-from quartier.pki import SitePki, create_site_pki
+from quartier.pki import SitePki, copy_ca_certificate, create_site_pki
 
 
 def toml_value(v: Any) -> str:
@@ -108,8 +108,7 @@ def provision_site(
 
 def _install_tls(directory: Path, ca: Path, cert: Path, key: Path) -> dict[str, str]:
     """Copy a CA file, a certificate and its key (0600, never overwritten) into ``directory``; the [mqtt] keys."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "ca.crt").write_bytes(ca.read_bytes())
+    copy_ca_certificate(ca.parent, directory)
     # The names quartier pki gateway/client write (<identity>.crt, .key), as docs/operations.md shows them.
     (directory / cert.name).write_bytes(cert.read_bytes())
     fd = os.open(directory / key.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

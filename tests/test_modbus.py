@@ -224,9 +224,8 @@ def test_unmapped_address_and_wrong_function_are_illegal_address(simulator: Modb
     assert len(bus.read_registers(4, 0x0048, 4, 1)) == 4
 
 
-def test_meter_falls_back_to_exact_reads_when_a_bridged_hole_is_refused(
-    tmp_path: Path, clock: ManualClock, pool: BusPool
-) -> None:
+def holey_model(tmp_path: Path) -> MeterModel:
+    """import_energy at 100..101 and power at 104..105: the reader bridges 102..103, which the device refuses."""
     path = tmp_path / "holey.toml"
     path.write_text(
         '[model]\nname = "holey"\nmanufacturer = "Test"\nsource = "tests"\nfunction = 4\n'
@@ -234,7 +233,13 @@ def test_meter_falls_back_to_exact_reads_when_a_bridged_hole_is_refused(
         '[registers.import_energy]\naddress = 100\ntype = "uint32"\nunit = "Wh"\n'
         '[registers.power]\naddress = 104\ntype = "int32"\nunit = "W"\nscale = 0.1\n'
     )
-    model = load_model_file(path)
+    return load_model_file(path)
+
+
+def test_meter_falls_back_to_exact_reads_when_a_bridged_hole_is_refused(
+    tmp_path: Path, clock: ManualClock, pool: BusPool
+) -> None:
+    model = holey_model(tmp_path)
     with ModbusTcpSimulator([SimulatedMeter(model, LoadProfile.constant(7400, 123_456, EPOCH), clock, unit=5)]) as sim:
         meter = meter_on(pool, sim, model, unit=5)
         assert meter.read(clock.now()) == Reading(
@@ -248,14 +253,7 @@ def test_meter_falls_back_to_exact_reads_when_a_bridged_hole_is_refused(
 def test_a_refused_bridged_read_is_explained_in_words(
     tmp_path: Path, clock: ManualClock, pool: BusPool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "holey.toml"
-    path.write_text(
-        '[model]\nname = "holey"\nmanufacturer = "Test"\nsource = "tests"\nfunction = 4\n'
-        'byte_order = "big"\nword_order = "little"\n'
-        '[registers.import_energy]\naddress = 100\ntype = "uint32"\nunit = "Wh"\n'
-        '[registers.power]\naddress = 104\ntype = "int32"\nunit = "W"\nscale = 0.1\n'
-    )
-    model = load_model_file(path)
+    model = holey_model(tmp_path)
     with ModbusTcpSimulator([SimulatedMeter(model, LoadProfile.constant(7400, 123_456, EPOCH), clock, unit=5)]) as sim:
         meter = meter_on(pool, sim, model, unit=5)
         with caplog.at_level(logging.INFO):
